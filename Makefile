@@ -1,0 +1,51 @@
+# Two commands:  `make lab`  (set up + open the notebooks in JupyterLab)
+#                `make test` (set up + lint + unit tests + every notebook under nbval)
+# Set-up is a local virtual environment in .venv, rebuilt only when pyproject.toml changes.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+JUPYTER_ARGS ?=
+
+export MPLBACKEND := Agg
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+.PHONY: lab test lint unit notebooks bench setup clean execute
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ is needed, found " + sys.version.split()[0]' \
+	  || { echo "error: set PYTHON=/path/to/python3.10+ (make PYTHON=python3.12 ...)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[lab,test]"
+	touch $(STAMP)
+
+lab: $(STAMP)
+	MPLBACKEND=module://matplotlib_inline.backend_inline $(BIN)/jupyter lab --notebook-dir=notebooks $(JUPYTER_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check em_helpers tests notebooks bench
+
+# pytest exits 5 when it collects no test; make treats every non-zero exit as failure.
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests
+
+notebooks: $(STAMP)
+	$(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks
+
+test: lint $(STAMP)
+	$(BIN)/python -m pytest --nbval-lax --nbval-current-env tests notebooks
+
+# Re-execute every notebook top to bottom in a fresh kernel and store the outputs.
+execute: $(STAMP)
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	  --ExecutePreprocessor.timeout=600 notebooks/*.ipynb
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_widgets.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build *.egg-info

@@ -1,0 +1,30 @@
+"""em_helpers: the shared code of the EM course.
+
+- :func:`run_em` / :class:`EMResult` — the EM loop (``loop.py``)
+- :func:`sem_covariance`, :func:`observed_information` — uncertainty (``variance.py``)
+- :func:`plot_convergence` — convergence figures (``plots.py``)
+- :func:`explore` — sliders that re-run EM (``widgets.py``)
+"""
+
+from .loop import AscentError, ConvergenceWarning, EMResult, convergence_rate, run_em
+from .plots import new_figure, plot_convergence
+from .variance import SEMResult, SEMWarning, observed_information, sem_covariance
+from .widgets import Explorer, explore
+
+__all__ = [
+    "AscentError",
+    "ConvergenceWarning",
+    "EMResult",
+    "Explorer",
+    "SEMResult",
+    "SEMWarning",
+    "convergence_rate",
+    "explore",
+    "new_figure",
+    "observed_information",
+    "plot_convergence",
+    "run_em",
+    "sem_covariance",
+]
+
+__version__ = "0.1.0"

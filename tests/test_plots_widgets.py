@@ -1,0 +1,102 @@
+"""Convergence plots and the widget explorer."""
+
+import io
+import warnings
+
+import ipywidgets as widgets
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+from models import Exponential, Mixture
+
+import em_helpers as emh
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 4, 5, 6])
+def test_plot_convergence_any_dimension(d):
+    rate = np.linspace(0.3, 0.6, d)
+    target = np.arange(1, d + 1, dtype=float)
+    res = emh.run_em(
+        lambda t: t,
+        lambda t: target + rate * (t - target),
+        np.zeros(d),
+        loglik=lambda t: -np.sum((t - target) ** 2),
+        names=[f"a{j}" for j in range(d)],
+    )
+    fig = emh.plot_convergence(res, reference=target, title="test")
+    assert isinstance(fig, Figure) and len(fig.axes) == 3
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels[:d] == res.names and "published" in labels
+    # the slowest component sets the rate
+    assert f"{rate.max():.3f}" in fig.axes[2].get_title()
+    fig.savefig(io.BytesIO(), format="png")  # renders without error
+
+
+def test_plot_convergence_scales_mixed_magnitudes_and_reuses_axes():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(50, 1, 100), rng.normal(80, 1, 150)])
+    model = Mixture(x)
+    res = emh.run_em(model.e_step, model.m_step, [45.0, 85.0, 0.5], loglik=model.loglik)
+    fig, axes = emh.new_figure(3)
+    out = emh.plot_convergence(res, ax=axes)
+    assert out is fig
+    assert "hat" in axes[0].get_ylabel()  # divided by theta-hat: mu ~ 60 next to pi ~ 0.4
+    emh.plot_convergence(res, ax=axes)  # redraw into the same axes
+    assert len(axes[0].lines) == 3
+
+
+def test_plot_without_loglik_and_bad_args():
+    model = Exponential()
+    res = emh.run_em(model.e_step, model.m_step, 1.0)
+    fig = emh.plot_convergence(res)
+    assert fig.axes[1].texts[0].get_text() == "no loglik given"
+    with pytest.raises(ValueError, match="reference"):
+        emh.plot_convergence(res, reference=[1, 2])
+    with pytest.raises(TypeError, match="EMResult"):
+        emh.plot_convergence(res.thetas)
+    with pytest.raises(ValueError, match="three"):
+        emh.plot_convergence(res, ax=fig.axes[:2])
+
+
+def test_explorer_calls_update_and_visits_every_end():
+    calls = []
+    controls = {
+        "a": widgets.FloatSlider(value=1, min=0, max=2),
+        "b": widgets.IntSlider(value=3, min=1, max=5),
+        "kind": widgets.Dropdown(options=[("one", 1), ("two", 2)], value=1),
+        "flag": widgets.Checkbox(value=False),
+    }
+    ex = emh.explore(lambda **kw: calls.append(kw), controls)
+    assert calls == [{"a": 1.0, "b": 3, "kind": 1, "flag": False}]  # first draw
+    controls["a"].value = 1.5
+    assert calls[-1]["a"] == 1.5
+    assert ex.check_ends() == 8
+    visited = calls[2:]
+    assert {c["a"] for c in visited} == {0, 1.5, 2}
+    assert {c["b"] for c in visited} == {1, 3, 5}
+    assert {c["kind"] for c in visited} == {1, 2}
+
+
+def test_explorer_check_ends_fails_on_warning_and_error():
+    def update(a):
+        if a == 0:
+            warnings.warn("divide by zero", RuntimeWarning, stacklevel=1)
+        if a == 2:
+            raise ZeroDivisionError("boom")
+
+    ex = emh.explore(update, {"a": widgets.FloatSlider(value=1, min=0, max=2)})
+    with pytest.raises(RuntimeError, match=r"'a': 0.*divide by zero"):
+        ex.check_ends()
+    ex2 = emh.explore(update, {"a": widgets.FloatSlider(value=1, min=1, max=2)})
+    with pytest.raises(RuntimeError, match=r"'a': 2.*boom"):
+        ex2.check_ends()
+
+
+def test_explore_raises_outside_ipython_on_first_draw():
+    def update(a):
+        raise ValueError("bad start")
+
+    with pytest.raises(ValueError, match="bad start"):
+        emh.explore(update, {"a": widgets.FloatSlider()})
+    with pytest.raises(ValueError, match="at least one"):
+        emh.explore(update, {})
