@@ -7,22 +7,25 @@
 """
 
 from .loop import AscentError, ConvergenceWarning, EMResult, convergence_rate, run_em
-from .plots import new_figure, plot_convergence
+from .plots import ConvergencePanels, axes_title, new_figure, plot_convergence
 from .variance import SEMResult, SEMWarning, observed_information, sem_covariance
-from .widgets import Explorer, explore
+from .widgets import Explorer, explore, render_png
 
 __all__ = [
     "AscentError",
+    "ConvergencePanels",
     "ConvergenceWarning",
     "EMResult",
     "Explorer",
     "SEMResult",
     "SEMWarning",
+    "axes_title",
     "convergence_rate",
     "explore",
     "new_figure",
     "observed_information",
     "plot_convergence",
+    "render_png",
     "run_em",
     "sem_covariance",
 ]

@@ -1,8 +1,11 @@
 """Convergence plots of an EM run.
 
 Figures are built with :class:`matplotlib.figure.Figure` (not ``pyplot``), so they never
-pile up in pyplot's registry: a notebook shows one by ending a cell with it, or with
-``IPython.display.display(fig)`` inside a widget callback.
+pile up in pyplot's registry: a notebook shows one by ending a cell with it, and a widget
+callback returns it to its :class:`~em_helpers.Explorer`, which renders it.
+
+:class:`ConvergencePanels` creates its artists once and only moves their data on
+:meth:`~ConvergencePanels.update`, which is what keeps a slider move fast.
 """
 
 from __future__ import annotations
@@ -12,14 +15,27 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from .loop import EMResult, convergence_rate
 
-__all__ = ["new_figure", "plot_convergence"]
+__all__ = ["ConvergencePanels", "new_figure", "plot_convergence", "axes_title"]
 
 
-def new_figure(ncols: int = 1, nrows: int = 1, *, width: float = 4.2, height: float = 3.2):
-    """A constrained-layout :class:`~matplotlib.figure.Figure` and its axes (no pyplot).
+def new_figure(
+    ncols: int = 1, nrows: int = 1, *, width: float = 4.2, height: float = 3.2, fast: bool = False
+):
+    """A :class:`~matplotlib.figure.Figure` and its axes, without pyplot.
+
+    Parameters
+    ----------
+    ncols, nrows : int
+        Grid of axes.
+    width, height : float
+        Size of one panel in inches.
+    fast : bool
+        For figures redrawn by widgets: fixed margins instead of the constrained layout
+        (which costs a full extra draw) and 72 dpi.
 
     Returns
     -------
@@ -27,18 +43,144 @@ def new_figure(ncols: int = 1, nrows: int = 1, *, width: float = 4.2, height: fl
     axes : Axes or ndarray of Axes
         As :meth:`Figure.subplots` returns them.
     """
-    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
+    size = (width * ncols, height * nrows)
+    if fast:
+        fig = Figure(figsize=size, dpi=72)
+        fig.subplots_adjust(
+            left=0.9 / size[0],
+            right=1 - 0.25 / size[0],
+            bottom=0.55 / size[1],
+            top=1 - 0.45 / size[1],
+            wspace=0.45,
+            hspace=0.5,
+        )
+    else:
+        fig = Figure(figsize=size, layout="constrained")
     return fig, fig.subplots(nrows, ncols, squeeze=True)
 
 
-def _scaled(res: EMResult) -> tuple[np.ndarray, bool]:
-    """The path, divided by the final value when the components' scales differ >20x."""
-    thetas = res.thetas
-    final = thetas[-1]
+def axes_title(ax: Axes, text: str = "") -> Text:
+    """A title above ``ax`` as a plain text artist; keep it and call ``set_text`` to change it.
+
+    It looks like :meth:`Axes.set_title`, but ``set_title`` re-measures every tick label on
+    each draw to place the title, which costs about a quarter of a widget redraw.
+    """
+    return ax.text(0.5, 1.02, text, transform=ax.transAxes, ha="center", va="bottom")
+
+
+def _is_mixed_scale(final: np.ndarray) -> bool:
+    """True when the components' magnitudes differ by more than 20x (plot ratios then)."""
     mags = np.abs(final)
-    if thetas.shape[1] > 1 and np.all(mags > 0) and mags.max() / mags.min() > 20:
-        return thetas / final, True
-    return thetas, False
+    return final.size > 1 and bool(np.all(mags > 0)) and mags.max() / mags.min() > 20
+
+
+class ConvergencePanels:
+    """Three panels of an EM run, drawn into given axes and updated in place.
+
+    1. :math:`\\theta_j^{(t)}` against :math:`t`, one line per component, labelled with
+       the names (divided by :math:`\\hat\\theta_j` when the components' scales differ by
+       more than 20x, so that all fit one axis), and dashed published values if given.
+    2. The observed-data log-likelihood :math:`\\ell(\\theta^{(t)})`, which EM never lowers.
+    3. :math:`\\log_{10} \\lVert \\theta^{(t)} - \\hat\\theta \\rVert` with
+       :math:`\\hat\\theta = \\theta^{(n)}`: a straight line for linear convergence, of slope
+       :math:`\\log_{10} \\lambda`; the line with :math:`\\lambda` from
+       :func:`~em_helpers.convergence_rate` is drawn and printed.
+
+    Parameters
+    ----------
+    axes : sequence of three Axes
+    names : sequence of str
+        Component labels (``EMResult.names``).
+    reference : float or sequence of float, optional
+        Published values of :math:`\\hat\\theta`.
+    """
+
+    def __init__(
+        self,
+        axes: Sequence[Axes],
+        names: Sequence[str],
+        reference: float | Sequence[float] | None = None,
+    ):
+        axes = list(axes)
+        if len(axes) != 3:
+            raise ValueError(f"ax must hold three Axes, got {len(axes)}")
+        self.axes = axes
+        self.names = list(names)
+        d = len(self.names)
+        self.reference = None
+        if reference is not None:
+            self.reference = np.atleast_1d(np.asarray(reference, dtype=float))
+            if self.reference.size != d:
+                raise ValueError(f"reference has {self.reference.size} values for {d} parameters")
+        a_path, a_ll, a_err = axes
+        self.path_lines = [
+            a_path.plot([], [], ".-", color=f"C{j}", ms=3, lw=1, label=name)[0]
+            for j, name in enumerate(self.names)
+        ]
+        self.ref_lines = []
+        if self.reference is not None:
+            self.ref_lines = [
+                a_path.axhline(r, color=f"C{j}", ls="--", lw=0.8)
+                for j, r in enumerate(self.reference)
+            ]
+            a_path.plot([], [], "k--", lw=0.8, label="published")
+        a_path.set_xlabel("iteration t")
+        axes_title(a_path, "parameter path")
+        a_path.legend(fontsize="small", ncol=1 if d <= 3 else 2)
+
+        (self.ll_line,) = a_ll.plot([], [], ".-", color="C3", ms=3, lw=1)
+        self.ll_note = a_ll.text(0.5, 0.5, "", ha="center", va="center", transform=a_ll.transAxes)
+        a_ll.set_xlabel("iteration t")
+        a_ll.set_ylabel(r"$\ell(\theta^{(t)})$")
+        axes_title(a_ll, "observed log-likelihood")
+        a_ll.ticklabel_format(axis="y", useOffset=False)
+
+        (self.err_line,) = a_err.plot([], [], ".-", color="C2", ms=3, lw=1, label="EM")
+        (self.rate_line,) = a_err.plot([], [], "k:", lw=1, label="fitted rate")
+        a_err.set_xlabel("iteration t")
+        a_err.set_ylabel(r"$\log_{10}\Vert\theta^{(t)}-\hat\theta\Vert$")
+        a_err.legend(fontsize="small", loc="upper right")
+        self.err_title = axes_title(a_err)
+
+    def update(self, res: EMResult) -> None:
+        """Move every artist to the run ``res`` and rescale the axes."""
+        if not isinstance(res, EMResult):
+            raise TypeError(f"plot_convergence needs an EMResult, got {type(res).__name__}")
+        if len(res.names) != len(self.names):
+            raise ValueError(f"res has {len(res.names)} parameters, the panels {len(self.names)}")
+        a_path, a_ll, a_err = self.axes
+        thetas = res.thetas
+        t = np.arange(thetas.shape[0])
+        final = thetas[-1]
+        scaled = _is_mixed_scale(final)
+        divisor = final if scaled else np.ones_like(final)
+        for j, line in enumerate(self.path_lines):
+            line.set_data(t, thetas[:, j] / divisor[j])
+        for j, line in enumerate(self.ref_lines):
+            line.set_ydata([self.reference[j] / divisor[j]] * 2)
+        a_path.set_ylabel(r"$\theta^{(t)}_j\,/\,\hat\theta_j$" if scaled else r"$\theta^{(t)}$")
+
+        if res.logliks is None:
+            self.ll_line.set_data([], [])
+            self.ll_note.set_text("no loglik given")
+        else:
+            self.ll_line.set_data(t, res.logliks)
+            self.ll_note.set_text("")
+
+        err = np.linalg.norm(thetas - final, axis=1)[:-1]
+        keep = err > 1e-15 * (1 + np.linalg.norm(final))
+        te, le = t[:-1][keep], np.log10(err[keep])
+        self.err_line.set_data(te, le)
+        rate = convergence_rate(res)
+        if np.isfinite(rate) and 0 < rate < 1 and te.size:
+            self.rate_line.set_data(te, le[0] + (te - te[0]) * np.log10(rate))
+            self.err_title.set_text(f"log error: linear rate {rate:.3f}")
+        else:
+            self.rate_line.set_data([], [])
+            self.err_title.set_text("log error")
+        for a in self.axes:
+            a.relim()
+            a.autoscale_view()
 
 
 def plot_convergence(
@@ -48,16 +190,9 @@ def plot_convergence(
     ax: Sequence[Axes] | None = None,
     title: str | None = None,
 ) -> Figure:
-    """Three panels: the parameter path, :math:`\\ell(\\theta^{(t)})`, and the log error.
+    """Plot the parameter path, :math:`\\ell(\\theta^{(t)})` and the log error of an EM run.
 
-    1. :math:`\\theta_j^{(t)}` against :math:`t`, one line per component, labelled with
-       ``res.names`` (divided by :math:`\\hat\\theta_j` when the components' scales differ
-       by more than 20x, so that all fit one axis).
-    2. The observed-data log-likelihood :math:`\\ell(\\theta^{(t)})`, which EM never lowers.
-    3. :math:`\\log_{10} \\lVert \\theta^{(t)} - \\hat\\theta \\rVert` with
-       :math:`\\hat\\theta = \\theta^{(n)}`: a straight line for linear convergence, of slope
-       :math:`\\log_{10} \\lambda`, with :math:`\\lambda` from
-       :func:`~em_helpers.convergence_rate` drawn and printed.
+    The three panels are described in :class:`ConvergencePanels`.
 
     Parameters
     ----------
@@ -65,7 +200,7 @@ def plot_convergence(
     reference : float or sequence of float, optional
         Published values of :math:`\\hat\\theta`, drawn as dashed lines on panel 1.
     ax : sequence of three Axes, optional
-        Axes to draw into (they are cleared); by default a new 1x3 figure.
+        Empty axes to draw into; by default a new 1x3 figure.
     title : str, optional
         Figure title.
 
@@ -76,64 +211,9 @@ def plot_convergence(
     if not isinstance(res, EMResult):
         raise TypeError(f"plot_convergence needs an EMResult, got {type(res).__name__}")
     if ax is None:
-        fig, axes = new_figure(3, width=4.0, height=3.1)
-    else:
-        axes = list(ax)
-        if len(axes) != 3:
-            raise ValueError(f"ax must hold three Axes, got {len(axes)}")
-        fig = axes[0].figure
-        for a in axes:
-            a.clear()
-    d = res.thetas.shape[1]
-    t = np.arange(res.thetas.shape[0])
-    path, scaled = _scaled(res)
-
-    a = axes[0]
-    colors = [f"C{j}" for j in range(d)]
-    for j in range(d):
-        a.plot(t, path[:, j], ".-", color=colors[j], ms=3, lw=1, label=res.names[j])
-    if reference is not None:
-        ref = np.atleast_1d(np.asarray(reference, dtype=float))
-        if ref.size != d:
-            raise ValueError(f"reference has {ref.size} values for {d} parameters")
-        if scaled:
-            ref = ref / res.thetas[-1]
-        for j in range(d):
-            a.axhline(ref[j], color=colors[j], ls="--", lw=0.8)
-        a.plot([], [], "k--", lw=0.8, label="published")
-    a.set_xlabel("iteration t")
-    a.set_ylabel(r"$\theta^{(t)}_j\,/\,\hat\theta_j$" if scaled else r"$\theta^{(t)}$")
-    a.set_title("parameter path")
-    a.legend(fontsize="small", ncol=1 if d <= 3 else 2)
-
-    a = axes[1]
-    if res.logliks is None:
-        a.text(0.5, 0.5, "no loglik given", ha="center", va="center", transform=a.transAxes)
-        a.set_xticks([])
-        a.set_yticks([])
-    else:
-        a.plot(t, res.logliks, ".-", color="C3", ms=3, lw=1)
-        a.set_xlabel("iteration t")
-        a.set_ylabel(r"$\ell(\theta^{(t)})$")
-        a.ticklabel_format(axis="y", useOffset=False, style="plain")
-    a.set_title("observed log-likelihood (never falls)")
-
-    a = axes[2]
-    err = np.linalg.norm(res.thetas - res.thetas[-1], axis=1)[:-1]
-    floor = 1e-15 * (1 + np.linalg.norm(res.thetas[-1]))
-    keep = err > floor
-    a.plot(t[:-1][keep], np.log10(err[keep]), ".-", color="C2", ms=3, lw=1, label="EM")
-    rate = convergence_rate(res)
-    if np.isfinite(rate) and 0 < rate < 1 and keep.any():
-        t0 = t[:-1][keep][0]
-        line = np.log10(err[keep][0]) + (t[:-1][keep] - t0) * np.log10(rate)
-        a.plot(t[:-1][keep], line, "k:", lw=1, label=rf"slope $\log_{{10}}{rate:.3f}$")
-        a.set_title(f"log error: linear rate {rate:.3f}")
-    else:
-        a.set_title("log error")
-    a.set_xlabel("iteration t")
-    a.set_ylabel(r"$\log_{10}\Vert\theta^{(t)}-\hat\theta\Vert$")
-    a.legend(fontsize="small")
+        fig, ax = new_figure(3, width=4.0, height=3.1)
+    fig = ax[0].figure
+    ConvergencePanels(ax, res.names, reference).update(res)
     if title:
         fig.suptitle(title)
     return fig

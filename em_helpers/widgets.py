@@ -1,19 +1,37 @@
 """Sliders that re-run EM: one small explorer type shared by every notebook.
 
-A notebook writes ``update(**values)`` (run EM, build a figure, ``display`` it) and a dict
-of controls, then shows ``explore(update, controls)``. The same object lets the tests
-call ``update`` at the ends of every slider's range (:meth:`Explorer.check_ends`).
+A notebook writes ``update(**values) -> Figure`` (run EM, move the artists of a figure
+built once) and a dict of controls, then shows ``explore(update, controls)``. On every
+control change the explorer calls ``update`` and shows the figure as a PNG. The same
+object lets the tests call ``update`` at the ends of every slider's range
+(:meth:`Explorer.check_ends`) and the benchmarks time a move.
 """
 
 from __future__ import annotations
 
+import io
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import ipywidgets as widgets
+from IPython.display import Image, clear_output, display
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-__all__ = ["Explorer", "explore"]
+__all__ = ["Explorer", "explore", "render_png"]
+
+
+def render_png(fig: Figure) -> bytes:
+    """Render ``fig`` with Agg to PNG bytes, at the figure's own dpi, in a single draw.
+
+    (IPython's own figure display crops with ``bbox_inches="tight"``, which draws twice.)
+    """
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", pil_kwargs={"compress_level": 1})
+    return buf.getvalue()
 
 
 class Explorer(widgets.VBox):
@@ -22,28 +40,50 @@ class Explorer(widgets.VBox):
     Attributes
     ----------
     update : callable
-        ``update(**values)``, called with every control's current value.
+        ``update(**values)`` is called with every control's current value and returns the
+        :class:`~matplotlib.figure.Figure` to show (or None when it displays by itself).
     controls : dict of str to widget
         Keyword name -> control.
+    output : ipywidgets.Output
+        Where the figure is shown.
     """
 
     def __init__(
-        self, update: Callable[..., Any], controls: Mapping[str, widgets.ValueWidget], **kw
+        self, update: Callable[..., Figure | None], controls: Mapping[str, widgets.ValueWidget]
     ):
         if not controls:
             raise ValueError("explore needs at least one control")
         self.update = update
         self.controls = dict(controls)
-        self.output = widgets.interactive_output(update, self.controls)
+        self.output = widgets.Output()
         grid = widgets.GridBox(
             list(self.controls.values()),
             layout=widgets.Layout(grid_template_columns="repeat(3, minmax(0, 1fr))"),
         )
-        super().__init__([grid, self.output], **kw)
+        super().__init__([grid, self.output])
+        for w in self.controls.values():
+            w.observe(self._on_change, "value")
+        self.redraw()
 
     def values(self) -> dict[str, Any]:
         """The controls' current values, as ``update`` receives them."""
         return {name: w.value for name, w in self.controls.items()}
+
+    def _on_change(self, change: Any) -> None:
+        self.redraw()
+
+    def redraw(self, **values: Any) -> None:
+        """Call ``update`` (with the controls' values, overridden by ``values``) and show it.
+
+        Inside IPython an exception is shown in the output area as a traceback, and, while a
+        cell is running, also fails that cell (nbval sees the error message); outside IPython
+        it propagates.
+        """
+        with self.output:
+            clear_output(wait=True)
+            fig = self.update(**{**self.values(), **values})
+            if fig is not None:
+                display(Image(render_png(fig)))
 
     def end_positions(self) -> Iterator[dict[str, Any]]:
         """Keyword sets with one control at an end of its range, the others as they are.
@@ -65,7 +105,9 @@ class Explorer(widgets.VBox):
                 yield {**base, name: value}
 
     def check_ends(self) -> int:
-        """Call ``update`` at every :meth:`end_positions` entry, turning warnings into errors.
+        """Run ``update`` and render its figure at every :meth:`end_positions` entry.
+
+        Warnings are turned into errors.
 
         Returns
         -------
@@ -77,17 +119,21 @@ class Explorer(widgets.VBox):
             with warnings.catch_warnings():
                 warnings.simplefilter("error")
                 try:
-                    self.update(**values)
+                    fig = self.update(**values)
+                    if fig is not None:
+                        render_png(fig)
                 except Exception as exc:
                     raise RuntimeError(f"widget callback failed at {values}: {exc!r}") from exc
             n += 1
         return n
 
 
-def explore(update: Callable[..., Any], controls: Mapping[str, widgets.ValueWidget]) -> Explorer:
+def explore(
+    update: Callable[..., Figure | None], controls: Mapping[str, widgets.ValueWidget]
+) -> Explorer:
     """Build an :class:`Explorer`: ``update(**values)`` is re-run on every control change.
 
-    The first call happens right here, while the notebook cell runs, so an exception
-    in ``update`` fails the cell (and the nbval run) instead of hiding in the widget.
+    The first draw happens right here, while the notebook cell runs, so an exception in
+    ``update`` fails the cell (and the nbval run) instead of hiding in the widget.
     """
     return Explorer(update, controls)
