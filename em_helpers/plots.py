@@ -35,7 +35,7 @@ def new_figure(
         Size of one panel in inches.
     fast : bool
         For figures redrawn by widgets: fixed margins instead of the constrained layout
-        (which costs a full extra draw) and 72 dpi.
+        (which costs a full extra draw), 72 dpi and at most about five ticks per axis.
 
     Returns
     -------
@@ -46,6 +46,9 @@ def new_figure(
     size = (width * ncols, height * nrows)
     if fast:
         fig = Figure(figsize=size, dpi=72)
+        axes = fig.subplots(nrows, ncols, squeeze=True)
+        for ax in np.atleast_1d(axes).ravel():
+            ax.locator_params(nbins=4)  # fewer tick labels: text is most of a redraw
         fig.subplots_adjust(
             left=0.9 / size[0],
             right=1 - 0.25 / size[0],
@@ -54,8 +57,8 @@ def new_figure(
             wspace=0.45,
             hspace=0.5,
         )
-    else:
-        fig = Figure(figsize=size, layout="constrained")
+        return fig, axes
+    fig = Figure(figsize=size, layout="constrained")
     return fig, fig.subplots(nrows, ncols, squeeze=True)
 
 
@@ -84,11 +87,14 @@ class ConvergencePanels:
     3. :math:`\\log_{10} \\lVert \\theta^{(t)} - \\hat\\theta \\rVert` with
        :math:`\\hat\\theta = \\theta^{(n)}`: a straight line for linear convergence, of slope
        :math:`\\log_{10} \\lambda`; the line with :math:`\\lambda` from
-       :func:`~em_helpers.convergence_rate` is drawn and printed.
+       :func:`~em_helpers.convergence_rate` is drawn through the middle of the path and
+       printed.
 
     Parameters
     ----------
-    axes : sequence of three Axes
+    axes : sequence of three Axes (or None)
+        Where panels 1, 2, 3 go; None leaves a panel out (a widget figure that already
+        shows the log-likelihood saves a redraw that way).
     names : sequence of str
         Component labels (``EMResult.names``).
     reference : float or sequence of float, optional
@@ -97,50 +103,56 @@ class ConvergencePanels:
 
     def __init__(
         self,
-        axes: Sequence[Axes],
+        axes: Sequence[Axes | None],
         names: Sequence[str],
         reference: float | Sequence[float] | None = None,
     ):
         axes = list(axes)
         if len(axes) != 3:
-            raise ValueError(f"ax must hold three Axes, got {len(axes)}")
+            raise ValueError(f"ax must hold three Axes (or None), got {len(axes)}")
         self.axes = axes
         self.names = list(names)
-        d = len(self.names)
         self.reference = None
         if reference is not None:
             self.reference = np.atleast_1d(np.asarray(reference, dtype=float))
-            if self.reference.size != d:
-                raise ValueError(f"reference has {self.reference.size} values for {d} parameters")
+            if self.reference.size != len(self.names):
+                raise ValueError(
+                    f"reference has {self.reference.size} values for {len(self.names)} parameters"
+                )
         a_path, a_ll, a_err = axes
+        if a_path is not None:
+            self._init_path(a_path)
+        if a_ll is not None:
+            (self.ll_line,) = a_ll.plot([], [], ".-", color="C3", ms=3, lw=1)
+            self.ll_note = a_ll.text(
+                0.5, 0.5, "", ha="center", va="center", transform=a_ll.transAxes
+            )
+            a_ll.set_xlabel("iteration t")
+            a_ll.set_ylabel(r"$\ell(\theta^{(t)})$")
+            axes_title(a_ll, "observed log-likelihood")
+            a_ll.ticklabel_format(axis="y", useOffset=False)
+        if a_err is not None:
+            (self.err_line,) = a_err.plot([], [], ".-", color="C2", ms=3, lw=1, label="EM")
+            (self.rate_line,) = a_err.plot([], [], "k:", lw=1, label="fitted rate")
+            a_err.set_xlabel("iteration t")
+            a_err.set_ylabel(r"$\log_{10}\Vert\theta^{(t)}-\hat\theta\Vert$")
+            a_err.legend(fontsize="small", loc="upper right")
+            self.err_title = axes_title(a_err)
+
+    def _init_path(self, ax: Axes) -> None:
         self.path_lines = [
-            a_path.plot([], [], ".-", color=f"C{j}", ms=3, lw=1, label=name)[0]
+            ax.plot([], [], ".-", color=f"C{j}", ms=3, lw=1, label=name)[0]
             for j, name in enumerate(self.names)
         ]
         self.ref_lines = []
         if self.reference is not None:
             self.ref_lines = [
-                a_path.axhline(r, color=f"C{j}", ls="--", lw=0.8)
-                for j, r in enumerate(self.reference)
+                ax.axhline(r, color=f"C{j}", ls="--", lw=0.8) for j, r in enumerate(self.reference)
             ]
-            a_path.plot([], [], "k--", lw=0.8, label="published")
-        a_path.set_xlabel("iteration t")
-        axes_title(a_path, "parameter path")
-        a_path.legend(fontsize="small", ncol=1 if d <= 3 else 2)
-
-        (self.ll_line,) = a_ll.plot([], [], ".-", color="C3", ms=3, lw=1)
-        self.ll_note = a_ll.text(0.5, 0.5, "", ha="center", va="center", transform=a_ll.transAxes)
-        a_ll.set_xlabel("iteration t")
-        a_ll.set_ylabel(r"$\ell(\theta^{(t)})$")
-        axes_title(a_ll, "observed log-likelihood")
-        a_ll.ticklabel_format(axis="y", useOffset=False)
-
-        (self.err_line,) = a_err.plot([], [], ".-", color="C2", ms=3, lw=1, label="EM")
-        (self.rate_line,) = a_err.plot([], [], "k:", lw=1, label="fitted rate")
-        a_err.set_xlabel("iteration t")
-        a_err.set_ylabel(r"$\log_{10}\Vert\theta^{(t)}-\hat\theta\Vert$")
-        a_err.legend(fontsize="small", loc="upper right")
-        self.err_title = axes_title(a_err)
+            ax.plot([], [], "k--", lw=0.8, label="published")
+        ax.set_xlabel("iteration t")
+        axes_title(ax, "parameter path")
+        ax.legend(fontsize="small", ncol=1 if len(self.names) <= 3 else 2)
 
     def update(self, res: EMResult) -> None:
         """Move every artist to the run ``res`` and rescale the axes."""
@@ -149,38 +161,45 @@ class ConvergencePanels:
         if len(res.names) != len(self.names):
             raise ValueError(f"res has {len(res.names)} parameters, the panels {len(self.names)}")
         a_path, a_ll, a_err = self.axes
-        thetas = res.thetas
-        t = np.arange(thetas.shape[0])
-        final = thetas[-1]
+        t = np.arange(res.thetas.shape[0])
+        if a_path is not None:
+            self._update_path(a_path, res, t)
+        if a_ll is not None:
+            has_ll = res.logliks is not None
+            self.ll_line.set_data((t, res.logliks) if has_ll else ([], []))
+            self.ll_note.set_text("" if has_ll else "no loglik given")
+        if a_err is not None:
+            self._update_error(res, t)
+        for a in self.axes:
+            if a is not None:
+                a.relim()
+                a.autoscale_view()
+
+    def _update_path(self, ax: Axes, res: EMResult, t: np.ndarray) -> None:
+        final = res.thetas[-1]
         scaled = _is_mixed_scale(final)
         divisor = final if scaled else np.ones_like(final)
         for j, line in enumerate(self.path_lines):
-            line.set_data(t, thetas[:, j] / divisor[j])
+            line.set_data(t, res.thetas[:, j] / divisor[j])
         for j, line in enumerate(self.ref_lines):
             line.set_ydata([self.reference[j] / divisor[j]] * 2)
-        a_path.set_ylabel(r"$\theta^{(t)}_j\,/\,\hat\theta_j$" if scaled else r"$\theta^{(t)}$")
+        ax.set_ylabel(r"$\theta^{(t)}_j\,/\,\hat\theta_j$" if scaled else r"$\theta^{(t)}$")
 
-        if res.logliks is None:
-            self.ll_line.set_data([], [])
-            self.ll_note.set_text("no loglik given")
-        else:
-            self.ll_line.set_data(t, res.logliks)
-            self.ll_note.set_text("")
-
-        err = np.linalg.norm(thetas - final, axis=1)[:-1]
+    def _update_error(self, res: EMResult, t: np.ndarray) -> None:
+        final = res.thetas[-1]
+        err = np.linalg.norm(res.thetas - final, axis=1)[:-1]
         keep = err > 1e-15 * (1 + np.linalg.norm(final))
         te, le = t[:-1][keep], np.log10(err[keep])
         self.err_line.set_data(te, le)
         rate = convergence_rate(res)
         if np.isfinite(rate) and 0 < rate < 1 and te.size:
-            self.rate_line.set_data(te, le[0] + (te - te[0]) * np.log10(rate))
+            mid = te.size // 2  # anchor mid-path: early steps are not yet linear, and the
+            # last ones measure distance to theta^(n) rather than to the limit
+            self.rate_line.set_data(te, le[mid] + (te - te[mid]) * np.log10(rate))
             self.err_title.set_text(f"log error: linear rate {rate:.3f}")
         else:
             self.rate_line.set_data([], [])
             self.err_title.set_text("log error")
-        for a in self.axes:
-            a.relim()
-            a.autoscale_view()
 
 
 def plot_convergence(

@@ -88,12 +88,15 @@ class Explorer(widgets.VBox):
     def end_positions(self) -> Iterator[dict[str, Any]]:
         """Keyword sets with one control at an end of its range, the others as they are.
 
-        Sliders go to ``min`` and ``max``; selection widgets through every option;
+        Sliders go to ``min`` and ``max`` (``base**min`` and ``base**max`` for a
+        ``FloatLogSlider``); selection widgets through every option;
         checkboxes through both states.
         """
         base = self.values()
         for name, w in self.controls.items():
-            if hasattr(w, "min") and hasattr(w, "max"):
+            if isinstance(w, widgets.FloatLogSlider):  # min and max are exponents
+                ends = [w.base**w.min, w.base**w.max]
+            elif hasattr(w, "min") and hasattr(w, "max"):
                 ends = [w.min, w.max]
             elif hasattr(w, "options"):
                 ends = [v[1] if isinstance(v, tuple) else v for v in w.options]

@@ -24,7 +24,8 @@ IDS = [p.stem for p in NOTEBOOKS]
 SWEEP = textwrap.dedent(
     """
     import em_helpers as _emh
-    _explorers = [v for v in list(globals().values()) if isinstance(v, _emh.Explorer)]
+    _explorers = [v for k, v in list(globals().items())
+                  if not k.startswith("_") and isinstance(v, _emh.Explorer)]
     assert _explorers, "the notebook creates no em_helpers Explorer (its Explore section)"
     print("positions checked:", sum(_e.check_ends() for _e in _explorers))
     """

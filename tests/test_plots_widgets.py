@@ -62,6 +62,16 @@ def test_panels_update_in_place():
         panels.update(emh.run_em(lambda t: t, lambda t: t, [0.1, 0.2]))
 
 
+def test_panels_can_leave_one_out():
+    model = Exponential()
+    res = emh.run_em(model.e_step, model.m_step, 1.0, loglik=model.loglik)
+    fig, axes = emh.new_figure(2, fast=True)
+    panels = emh.ConvergencePanels([axes[0], None, axes[1]], ["theta"])
+    panels.update(res)
+    assert not hasattr(panels, "ll_line") and len(axes[1].lines) == 2
+    emh.render_png(fig)
+
+
 def test_plot_without_loglik_and_bad_args():
     model = Exponential()
     res = emh.run_em(model.e_step, model.m_step, 1.0)
@@ -89,16 +99,18 @@ def test_explorer_calls_update_and_visits_every_end():
         "b": widgets.IntSlider(value=3, min=1, max=5),
         "kind": widgets.Dropdown(options=[("one", 1), ("two", 2)], value=1),
         "flag": widgets.Checkbox(value=False),
+        "log": widgets.FloatLogSlider(value=1, base=10, min=-2, max=1),
     }
     ex = emh.explore(lambda **kw: calls.append(kw), controls)
-    assert calls == [{"a": 1.0, "b": 3, "kind": 1, "flag": False}]  # first draw
+    assert calls == [{"a": 1.0, "b": 3, "kind": 1, "flag": False, "log": 1.0}]  # first draw
     controls["a"].value = 1.5
     assert calls[-1]["a"] == 1.5
-    assert ex.check_ends() == 8
+    assert ex.check_ends() == 10
     visited = calls[2:]
     assert {c["a"] for c in visited} == {0, 1.5, 2}
     assert {c["b"] for c in visited} == {1, 3, 5}
     assert {c["kind"] for c in visited} == {1, 2}
+    assert {c["log"] for c in visited} == {0.01, 1.0, 10.0}  # values, not exponents
 
 
 def test_explorer_check_ends_fails_on_warning_and_error():
