@@ -289,7 +289,8 @@ def sem_covariance(
     asymmetry = float(np.max(np.abs(v - v.T)) / scale) if scale > 0 else 0.0
     cov = (v + v.T) / 2
     problems = []
-    if np.any(np.abs(rates) >= 1) or np.any(np.real(rates) < -1e-8):
+    # eigenvalues are fractions of missing information: in [0, 1) up to DM's accuracy
+    if np.any(np.abs(rates) >= 1) or np.any(np.real(rates) < -10 * tol):
         problems.append(f"DM's eigenvalues {rates} are not all in [0, 1)")
     if asymmetry > asym_tol:
         problems.append(f"V is asymmetric (relative asymmetry {asymmetry:.2g} > {asym_tol:g})")
