@@ -175,6 +175,18 @@ class ConvergencePanels:
                 a.relim()
                 a.autoscale_view()
 
+    def clear(self, message: str = "") -> None:
+        """Empty every panel (e.g. when a widget's input is invalid) and show ``message``."""
+        lines = getattr(self, "path_lines", []) + [
+            getattr(self, name)
+            for name in ("ll_line", "err_line", "rate_line")
+            if hasattr(self, name)
+        ]
+        for line in lines:
+            line.set_data([], [])
+        if hasattr(self, "err_title"):
+            self.err_title.set_text(message)
+
     def _update_path(self, ax: Axes, res: EMResult, t: np.ndarray) -> None:
         final = res.thetas[-1]
         scaled = _is_mixed_scale(final)

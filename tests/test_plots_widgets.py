@@ -70,6 +70,9 @@ def test_panels_can_leave_one_out():
     panels.update(res)
     assert not hasattr(panels, "ll_line") and len(axes[1].lines) == 2
     emh.render_png(fig)
+    panels.clear("nothing to show")
+    assert all(len(line.get_xdata()) == 0 for a in axes for line in a.lines)
+    assert panels.err_title.get_text() == "nothing to show"
 
 
 def test_plot_without_loglik_and_bad_args():
