@@ -1,35 +1,24 @@
 """Notebook checks beyond nbval (nbval itself runs every notebook in `make test`).
 
 - Each notebook is committed executed top to bottom, with no stored error or warning.
-- Each notebook's widget callbacks run without error or warning at the ends of every
-  slider's range: the notebook is executed with nbclient, then every
-  :class:`em_helpers.Explorer` it created is swept with ``check_ends()``.
-- A notebook whose widget callback raises fails the nbval run (the wiring itself).
+- The nbval run itself fails on an exception inside a widget callback, both at the first
+  draw and at a slider end (the "slider ends" item that ``tests/nbval_slider_ends.py``
+  adds after each notebook's last cell, in the same kernel).
 """
 
 import json
+import os
+import re
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 IDS = [p.stem for p in NOTEBOOKS]
-
-SWEEP = textwrap.dedent(
-    """
-    import em_helpers as _emh
-    _explorers = [v for k, v in list(globals().items())
-                  if not k.startswith("_") and isinstance(v, _emh.Explorer)]
-    assert _explorers, "the notebook creates no em_helpers Explorer (its Explore section)"
-    print("positions checked:", sum(_e.check_ends() for _e in _explorers))
-    """
-)
 
 
 def _code_cells(nb):
@@ -54,35 +43,35 @@ def test_committed_executed_and_clean(path):
     assert any("NBVAL_CHECK_OUTPUT" in c.source for c in cells), "no nbval-checked result"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_widget_callbacks_at_every_slider_end(path):
-    nb = nbformat.read(path, as_version=4)
-    nb.cells.append(nbformat.v4.new_code_cell(SWEEP))
-    NotebookClient(
-        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
-    ).execute()
-    printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
-    assert "positions checked:" in printed
-    assert int(printed.split(":")[1]) >= 2
-
-
-def test_nbval_fails_on_an_exception_inside_a_widget_callback(tmp_path):
+def _notebook(source):
     nb = nbformat.v4.new_notebook()
-    nb.cells = [
-        nbformat.v4.new_code_cell(
-            "# NBVAL_IGNORE_OUTPUT\n"
-            "import ipywidgets as widgets\nimport em_helpers as emh\n\n"
-            "def update(a):\n    raise ZeroDivisionError('inside the callback')\n\n"
-            "explorer = emh.explore(update, {'a': widgets.FloatSlider()})\nexplorer"
-        )
-    ]
+    nb.cells = [nbformat.v4.new_code_cell(source)]
     nb.metadata["kernelspec"] = {
         "name": "python3",
         "display_name": "Python 3",
         "language": "python",
     }
-    path = tmp_path / "broken.ipynb"
-    path.write_text(json.dumps(nb))
+    return json.dumps(nb)
+
+
+WIDGET = (
+    "# NBVAL_IGNORE_OUTPUT\n"
+    "import ipywidgets as widgets\nimport em_helpers as emh\n\n"
+    "def update(a):\n{body}\n\n"
+    "explorer = emh.explore(update, {{'a': widgets.FloatSlider(value=1, min=0, max=2)}})\n"
+    "explorer"
+)
+
+
+def test_nbval_fails_on_an_exception_inside_a_widget_callback(tmp_path):
+    cases = {
+        "first_draw": "    raise ZeroDivisionError('inside the callback')",
+        "slider_end": "    if a == 2:\n        raise ZeroDivisionError('at the slider end')",
+        "warning_at_end": "    import warnings\n    if a == 0:\n        warnings.warn('at zero')",
+        "fine": "    pass",
+    }
+    for name, body in cases.items():
+        (tmp_path / f"{name}.ipynb").write_text(_notebook(WIDGET.format(body=body)))
     run = subprocess.run(
         [
             sys.executable,
@@ -91,14 +80,26 @@ def test_nbval_fails_on_an_exception_inside_a_widget_callback(tmp_path):
             "--nbval-lax",
             "--nbval-current-env",
             "-p",
+            "tests.nbval_slider_ends",
+            "-p",
             "no:cacheprovider",
-            "-q",
-            str(path),
+            "-rA",
+            str(tmp_path),
         ],
         capture_output=True,
         text=True,
         cwd=tmp_path,
         timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-    assert run.returncode == 1, run.stdout[-2000:]
-    assert "ZeroDivisionError" in run.stdout and "1 failed" in run.stdout
+    out = run.stdout
+    assert run.returncode == 1, out[-3000:]
+    for outcome, item in [
+        ("FAILED", "first_draw.ipynb::Cell 0"),
+        ("PASSED", "slider_end.ipynb::Cell 0"),
+        ("FAILED", "slider_end.ipynb::slider ends"),
+        ("FAILED", "warning_at_end.ipynb::slider ends"),
+        ("PASSED", "fine.ipynb::slider ends"),
+    ]:
+        assert re.search(rf"^{outcome} {re.escape(item)}", out, re.M), (outcome, item)
+    assert "at the slider end" in out and "ZeroDivisionError" in out
