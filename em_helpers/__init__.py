@@ -7,9 +7,9 @@
 """
 
 from .loop import AscentError, ConvergenceWarning, EMResult, convergence_rate, run_em
-from .plots import ConvergencePanels, axes_title, new_figure, plot_convergence
+from .plots import ConvergencePanels, autoscale, axes_title, new_figure, plot_convergence
 from .variance import SEMResult, SEMWarning, observed_information, sem_covariance
-from .widgets import Explorer, explore, render_png
+from .widgets import Explorer, FrameRenderer, explore, render_png
 
 __all__ = [
     "AscentError",
@@ -17,8 +17,10 @@ __all__ = [
     "ConvergenceWarning",
     "EMResult",
     "Explorer",
+    "FrameRenderer",
     "SEMResult",
     "SEMWarning",
+    "autoscale",
     "axes_title",
     "convergence_rate",
     "explore",

@@ -19,7 +19,7 @@ from matplotlib.text import Text
 
 from .loop import EMResult, convergence_rate
 
-__all__ = ["ConvergencePanels", "new_figure", "plot_convergence", "axes_title"]
+__all__ = ["ConvergencePanels", "autoscale", "axes_title", "new_figure", "plot_convergence"]
 
 
 def new_figure(
@@ -71,6 +71,32 @@ def axes_title(ax: Axes, text: str = "") -> Text:
     return ax.text(0.5, 1.02, text, transform=ax.transAxes, ha="center", va="bottom")
 
 
+def autoscale(ax: Axes, *, keep: float = 0.4) -> None:
+    """Fit ``ax``'s limits to its data, but keep them while the data still fit them well.
+
+    The limits change only when the data leave them or fill less than ``keep`` of their
+    span (on each axis; in log10 units on a log axis). A widget figure whose limits stay
+    put skips redrawing its ticks and labels (:class:`~em_helpers.FrameRenderer`), and the
+    reader's eye is not thrown by axes that jitter with every slider step.
+    """
+    old = (ax.get_xlim(), ax.get_ylim())
+    ax.relim()
+    ax.autoscale_view()
+    data = ax.dataLim
+    for axis, (lo, hi), (dlo, dhi), setter in (
+        (ax.xaxis, old[0], data.intervalx, ax.set_xlim),
+        (ax.yaxis, old[1], data.intervaly, ax.set_ylim),
+    ):
+        log = axis.get_scale() == "log"
+        if log and min(lo, hi, dlo, dhi) <= 0:
+            continue
+        f = np.log10 if log else (lambda v: v)
+        span, dspan = f(hi) - f(lo), f(dhi) - f(dlo)
+        inside = lo <= dlo and dhi <= hi
+        if np.isfinite(dspan) and inside and dspan >= keep * span:
+            setter(lo, hi, auto=None)  # auto=None: autoscaling stays on for the next call
+
+
 def _is_mixed_scale(final: np.ndarray) -> bool:
     """True when the components' magnitudes differ by more than 20x (plot ratios then)."""
     mags = np.abs(final)
@@ -99,6 +125,9 @@ class ConvergencePanels:
         Component labels (``EMResult.names``).
     reference : float or sequence of float, optional
         Published values of :math:`\\hat\\theta`.
+    sticky : bool
+        Rescale with :func:`autoscale` (limits kept while the data fit them), for figures
+        that widgets redraw; otherwise fit the limits to every run.
     """
 
     def __init__(
@@ -106,8 +135,11 @@ class ConvergencePanels:
         axes: Sequence[Axes | None],
         names: Sequence[str],
         reference: float | Sequence[float] | None = None,
+        *,
+        sticky: bool = False,
     ):
         axes = list(axes)
+        self.sticky = sticky
         if len(axes) != 3:
             raise ValueError(f"ax must hold three Axes (or None), got {len(axes)}")
         self.axes = axes
@@ -171,7 +203,11 @@ class ConvergencePanels:
         if a_err is not None:
             self._update_error(res, t)
         for a in self.axes:
-            if a is not None:
+            if a is None:
+                continue
+            if self.sticky:
+                autoscale(a)
+            else:
                 a.relim()
                 a.autoscale_view()
 

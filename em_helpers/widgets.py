@@ -15,11 +15,14 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import ipywidgets as widgets
+import matplotlib as mpl
+import numpy as np
 from IPython.display import Image, clear_output, display
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from PIL import Image as PILImage
 
-__all__ = ["Explorer", "explore", "render_png"]
+__all__ = ["Explorer", "FrameRenderer", "explore", "render_png"]
 
 
 def render_png(fig: Figure) -> bytes:
@@ -32,6 +35,82 @@ def render_png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", pil_kwargs={"compress_level": 1})
     return buf.getvalue()
+
+
+class FrameRenderer:
+    """PNG frames of a figure whose lines and texts move while its axes mostly stay put.
+
+    Most of an Agg redraw is text: tick labels, axis labels, legends. A frame therefore
+    draws the *static* part (axes, ticks, labels) only when it changed — when an axis
+    limit, scale or label differs from the previous frame — and keeps a copy of it;
+    otherwise it restores that copy and draws just the *dynamic* artists (every line,
+    every text added with ``ax.text``/:func:`~em_helpers.axes_title`, and the legends,
+    so that they stay on top). With round-number axis limits (see :meth:`Explorer.redraw`)
+    small slider moves rarely change a limit, and most frames skip the static draw.
+    The pixels are those of a full redraw except that dynamic artists are drawn above
+    the static ones.
+    """
+
+    def __init__(self, fig: Figure):
+        self.fig = fig
+        self.canvas = (
+            fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+        )
+        self._key = None
+        self._background = None
+        self.full_draws = 0
+        self.frames = 0
+
+    def _dynamic(self) -> list:
+        artists = list(self.fig.texts)
+        for ax in self.fig.axes:
+            artists += [*ax.lines, *ax.texts]
+            if ax.get_legend() is not None:
+                artists.append(ax.get_legend())
+        return sorted(artists, key=lambda a: a.get_zorder())
+
+    def _static_key(self) -> tuple:
+        return tuple(
+            (
+                ax.get_xlim(),
+                ax.get_ylim(),
+                ax.get_xscale(),
+                ax.get_yscale(),
+                ax.get_xlabel(),
+                ax.get_ylabel(),
+                ax.get_visible(),
+            )
+            for ax in self.fig.axes
+        ) + (tuple(self.fig.get_size_inches()), self.fig.dpi)
+
+    def png(self) -> bytes:
+        """The current figure as PNG bytes."""
+        dynamic = self._dynamic()
+        for artist in dynamic:
+            artist.set_animated(True)  # left out of canvas.draw(), drawn below
+        key = self._static_key()
+        if key != self._key or self._background is None:
+            self.canvas.draw()
+            self._background = self.canvas.copy_from_bbox(self.fig.bbox)
+            self._key = key
+            self.full_draws += 1
+        else:
+            self.canvas.restore_region(self._background)
+        renderer = self.canvas.get_renderer()
+        for artist in dynamic:
+            if artist.get_visible():
+                artist.draw(renderer)
+        self.frames += 1
+        buf = io.BytesIO()
+        PILImage.fromarray(np.asarray(self.canvas.buffer_rgba())).save(
+            buf, format="png", compress_level=1
+        )
+        return buf.getvalue()
+
+
+#: Autoscaling inside a widget callback snaps axis limits to tick positions, so that small
+#: changes of the data leave the limits (and the cached static frame) as they are.
+ROUND_LIMITS = {"axes.autolimit_mode": "round_numbers"}
 
 
 class Explorer(widgets.VBox):
@@ -56,6 +135,7 @@ class Explorer(widgets.VBox):
         self.update = update
         self.controls = dict(controls)
         self.output = widgets.Output()
+        self._frames: FrameRenderer | None = None
         grid = widgets.GridBox(
             list(self.controls.values()),
             layout=widgets.Layout(grid_template_columns="repeat(3, minmax(0, 1fr))"),
@@ -81,9 +161,15 @@ class Explorer(widgets.VBox):
         """
         with self.output:
             clear_output(wait=True)
-            fig = self.update(**{**self.values(), **values})
+            with mpl.rc_context(ROUND_LIMITS):
+                fig = self.update(**{**self.values(), **values})
             if fig is not None:
-                display(Image(render_png(fig)))
+                display(Image(self._renderer(fig).png()))
+
+    def _renderer(self, fig: Figure) -> FrameRenderer:
+        if self._frames is None or self._frames.fig is not fig:
+            self._frames = FrameRenderer(fig)
+        return self._frames
 
     def end_positions(self) -> Iterator[dict[str, Any]]:
         """Keyword sets with one control at an end of its range, the others as they are.
@@ -122,9 +208,10 @@ class Explorer(widgets.VBox):
             with warnings.catch_warnings():
                 warnings.simplefilter("error")
                 try:
-                    fig = self.update(**values)
+                    with mpl.rc_context(ROUND_LIMITS):
+                        fig = self.update(**values)
                     if fig is not None:
-                        render_png(fig)
+                        self._renderer(fig).png()
                 except Exception as exc:
                     raise RuntimeError(f"widget callback failed at {values}: {exc!r}") from exc
             n += 1

@@ -139,3 +139,45 @@ def test_explore_raises_outside_ipython_on_first_draw():
         emh.explore(update, {"a": widgets.FloatSlider()})
     with pytest.raises(ValueError, match="at least one"):
         emh.explore(update, {})
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=int)
+
+
+def test_frame_renderer_skips_static_redraw_and_matches_full_render():
+    fig, ax = emh.new_figure(fast=True)
+    (line,) = ax.plot([0, 1], [0, 1])
+    title = emh.axes_title(ax, "first")
+    ax.set_xlim(0, 2)
+    ax.set_ylim(0, 2)
+    frames = emh.FrameRenderer(fig)
+    frames.png()
+    line.set_data([0, 1.5], [1.5, 0])  # same limits: only the dynamic layer is redrawn
+    title.set_text("second")
+    fast = frames.png()
+    assert (frames.frames, frames.full_draws) == (2, 1)
+    full = emh.render_png(fig)
+    differ = np.any(_pixels(fast) != _pixels(full), axis=-1).mean()
+    assert differ < 0.002  # same picture (dynamic artists are drawn last)
+    ax.set_xlim(0, 3)  # a limit changed: the static layer is redrawn
+    frames.png()
+    assert frames.full_draws == 2
+
+
+def test_autoscale_keeps_limits_while_the_data_fit():
+    fig, ax = emh.new_figure(fast=True)
+    (line,) = ax.plot([0, 10], [0, 10])
+    emh.autoscale(ax)
+    first = ax.get_xlim(), ax.get_ylim()
+    line.set_data([1, 9], [1, 9])  # inside, fills > 40%: kept
+    emh.autoscale(ax)
+    assert (ax.get_xlim(), ax.get_ylim()) == first
+    line.set_data([2, 4], [2, 4])  # fills < 40%: refitted
+    emh.autoscale(ax)
+    assert ax.get_xlim()[1] < first[0][1]
+    line.set_data([0, 100], [0, 100])  # leaves the limits: refitted (autoscale still on)
+    emh.autoscale(ax)
+    assert ax.get_xlim()[1] >= 100 and ax.get_autoscalex_on()
