@@ -1,9 +1,13 @@
 """Time slider moves in every notebook's explorers (kernel-side compute per move).
 
 Each notebook is executed in a fresh kernel with nbclient; then, in that kernel, every
-control of every ``em_helpers.Explorer`` is moved through ``--positions`` evenly spaced
-values across its range, one at a time, and each move is timed: setting ``widget.value``
-runs the explorer's callback synchronously (EM run, artist update, PNG render, display).
+control of every ``em_helpers.Explorer`` is moved, one control at a time, and each move is
+timed: setting ``widget.value`` runs the explorer's callback synchronously (EM run, artist
+update, PNG render, display). Two kinds of moves:
+
+- *jumps*: ``--positions`` evenly spaced values across the control's whole range;
+- *drag*: ``--positions`` consecutive single slider steps from the default value, as a
+  mouse drag produces them.
 
     python bench/bench_widgets.py [notebooks/03_gaussian_mixture.ipynb ...] [--positions 15]
 
@@ -34,6 +38,20 @@ def time_moves(n_positions):  # runs inside the notebook's kernel
 
     import em_helpers as emh
 
+    def drag(w):  # consecutive single steps from the current value, as a mouse drag sends
+        if not hasattr(w, "step") or not hasattr(w, "min"):
+            return positions(w)
+        if isinstance(w, widgets.FloatLogSlider):
+            lo, hi, x = w.min, w.max, np.log10(w.value) / np.log10(w.base)
+        else:
+            lo, hi, x = w.min, w.max, w.value
+        sign = 1 if x + n_positions * w.step <= hi else -1
+        xs = [x + sign * k * w.step for k in range(1, n_positions + 1)]
+        xs = [min(max(v, lo), hi) for v in xs]
+        if isinstance(w, widgets.FloatLogSlider):
+            return [w.base**v for v in xs]
+        return [type(w.value)(v) for v in xs]
+
     def positions(w):
         if isinstance(w, widgets.FloatLogSlider):
             return list(w.base ** np.linspace(w.min, w.max, n_positions))
@@ -49,24 +67,27 @@ def time_moves(n_positions):  # runs inside the notebook's kernel
     for name, explorer in list(globals().items()):
         if name.startswith("_") or not isinstance(explorer, emh.Explorer):
             continue
-        times, per_control = [], {}
-        for control, w in explorer.controls.items():
-            start, mine = w.value, []
-            for value in positions(w):
-                t0 = time.perf_counter()
-                w.value = value
-                mine.append(time.perf_counter() - t0)
-            w.value = start
-            per_control[control] = 1e3 * float(np.median(mine))
-            times += mine
-        ms = 1e3 * np.array(times)
-        report[name] = {
-            "moves": int(ms.size),
-            "median_ms": float(np.median(ms)),
-            "p90_ms": float(np.percentile(ms, 90)),
-            "max_ms": float(ms.max()),
-            "median_ms_per_control": per_control,
-        }
+        for mode, moves in (("jumps", positions), ("drag", drag)):
+            times, per_control = [], {}
+            for control, w in explorer.controls.items():
+                start, mine = w.value, []
+                for value in moves(w):
+                    if value == w.value:
+                        continue  # not a move: no callback runs
+                    t0 = time.perf_counter()
+                    w.value = value
+                    mine.append(time.perf_counter() - t0)
+                w.value = start
+                per_control[control] = 1e3 * float(np.median(mine))
+                times += mine
+            ms = 1e3 * np.array(times)
+            report[f"{name} ({mode})"] = {
+                "moves": int(ms.size),
+                "median_ms": float(np.median(ms)),
+                "p90_ms": float(np.percentile(ms, 90)),
+                "max_ms": float(ms.max()),
+                "median_ms_per_control": per_control,
+            }
     print("BENCH" + json.dumps(report))
 
 
@@ -88,7 +109,8 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("*.ipynb"))
     results = {}
-    print(f"{'notebook / explorer':52s} {'moves':>5s} {'median':>8s} {'p90':>8s} {'max':>8s}  (ms)")
+    header = ("notebook / explorer (kind of move)", "n", "median", "p90", "max")
+    print(f"{header[0]:52s} {header[1]:>5s} {header[2]:>8s} {header[3]:>8s} {header[4]:>8s}  (ms)")
     for path in paths:
         for name, r in run(path, args.positions).items():
             key = f"{path.stem} / {name}"
