@@ -86,11 +86,15 @@ class FrameRenderer:
     def png(self) -> bytes:
         """The current figure as PNG bytes."""
         dynamic = self._dynamic()
-        for artist in dynamic:
-            artist.set_animated(True)  # left out of canvas.draw(), drawn below
         key = self._static_key()
         if key != self._key or self._background is None:
-            self.canvas.draw()
+            for artist in dynamic:
+                artist.set_animated(True)  # left out of canvas.draw(), drawn below
+            try:
+                self.canvas.draw()
+            finally:
+                for artist in dynamic:
+                    artist.set_animated(False)  # ordinary artists again for savefig
             self._background = self.canvas.copy_from_bbox(self.fig.bbox)
             self._key = key
             self.full_draws += 1
