@@ -35,7 +35,8 @@ def new_figure(
         Size of one panel in inches.
     fast : bool
         For figures redrawn by widgets: fixed margins instead of the constrained layout
-        (which costs a full extra draw), 72 dpi and at most about five ticks per axis.
+        (which costs a full extra draw), 72 dpi, at most about five ticks per axis, and no
+        x margin and a small y margin (an :class:`~em_helpers.Explorer` snaps limits to ticks).
 
     Returns
     -------
@@ -49,6 +50,7 @@ def new_figure(
         axes = fig.subplots(nrows, ncols, squeeze=True)
         for ax in np.atleast_1d(axes).ravel():
             ax.locator_params(nbins=4)  # fewer tick labels: text is most of a redraw
+            ax.margins(x=0, y=0.02)  # limits snap to round tick values (Explorer.redraw)
         fig.subplots_adjust(
             left=0.9 / size[0],
             right=1 - 0.25 / size[0],
