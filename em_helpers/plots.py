@@ -35,8 +35,9 @@ def new_figure(
         Size of one panel in inches.
     fast : bool
         For figures redrawn by widgets: fixed margins instead of the constrained layout
-        (which costs a full extra draw), 72 dpi, at most about five ticks per axis, and no
-        x margin and a small y margin (an :class:`~em_helpers.Explorer` snaps limits to ticks).
+        (which costs a full extra draw), 72 dpi, at most about five ticks per axis, and
+        data margins of 0 in x and 2% in y (an :class:`~em_helpers.Explorer` snaps the
+        limits to round tick values).
 
     Returns
     -------
