@@ -51,7 +51,8 @@ def new_figure(
         axes = fig.subplots(nrows, ncols, squeeze=True)
         for ax in np.atleast_1d(axes).ravel():
             ax.locator_params(nbins=4)  # fewer tick labels: text is most of a redraw
-            ax.margins(x=0, y=0.02)  # limits snap to round tick values (Explorer.redraw)
+            # tight=None keeps round-number snapping (Explorer.redraw) in force
+            ax.margins(x=0, y=0.02, tight=None)
         fig.subplots_adjust(
             left=0.9 / size[0],
             right=1 - 0.25 / size[0],

@@ -190,3 +190,17 @@ def test_autoscale_keeps_limits_while_the_data_fit():
     line.set_data([0, 100], [0, 100])  # leaves the limits: refitted (autoscale still on)
     emh.autoscale(ax)
     assert ax.get_xlim()[1] >= 100 and ax.get_autoscalex_on()
+
+
+def test_explorer_snaps_fast_figure_limits_to_ticks():
+    fig, ax = emh.new_figure(fast=True)
+    (line,) = ax.plot([], [])
+
+    def update(n):
+        line.set_data(np.arange(n), np.linspace(0.0656, 0.3386, n))
+        emh.autoscale(ax)
+        return fig
+
+    emh.explore(update, {"n": widgets.IntSlider(value=12, min=2, max=40)})
+    for lim, ticks in ((ax.get_xlim(), ax.get_xticks()), (ax.get_ylim(), ax.get_yticks())):
+        assert np.isclose(ticks, lim[0]).any() and np.isclose(ticks, lim[1]).any(), (lim, ticks)
