@@ -43,9 +43,10 @@ class FrameRenderer:
     Most of an Agg redraw is text: tick labels, axis labels, legends. A frame therefore
     draws the *static* part (axes, ticks, labels) only when it changed — when an axis
     limit, scale or label differs from the previous frame — and keeps a copy of it;
-    otherwise it restores that copy and draws just the *dynamic* artists (every line,
-    every text added with ``ax.text``/:func:`~em_helpers.axes_title`, and the legends,
-    so that they stay on top). With round-number axis limits (see :meth:`Explorer.redraw`)
+    otherwise it restores that copy and draws just the *dynamic* artists: everything
+    plotted into the axes (lines, texts such as :func:`~em_helpers.axes_title`, patches,
+    collections, images), figure texts, and the legends, so that they stay on top. Only the
+    axes frames, ticks, tick labels and axis labels are static. With round-number axis limits (see :meth:`Explorer.redraw`)
     small slider moves rarely change a limit, and most frames skip the static draw.
     The pixels are those of a full redraw except that dynamic artists are drawn above
     the static ones.
@@ -64,7 +65,7 @@ class FrameRenderer:
     def _dynamic(self) -> list:
         artists = list(self.fig.texts)
         for ax in self.fig.axes:
-            artists += [*ax.lines, *ax.texts]
+            artists += [*ax.lines, *ax.texts, *ax.patches, *ax.collections, *ax.images]
             if ax.get_legend() is not None:
                 artists.append(ax.get_legend())
         return sorted(artists, key=lambda a: a.get_zorder())

@@ -204,3 +204,18 @@ def test_explorer_snaps_fast_figure_limits_to_ticks():
     emh.explore(update, {"n": widgets.IntSlider(value=12, min=2, max=40)})
     for lim, ticks in ((ax.get_xlim(), ax.get_xticks()), (ax.get_ylim(), ax.get_yticks())):
         assert np.isclose(ticks, lim[0]).any() and np.isclose(ticks, lim[1]).any(), (lim, ticks)
+
+
+def test_frame_renderer_redraws_patches_and_collections():
+    fig, ax = emh.new_figure(fast=True)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    bars = ax.bar([0.5], [0.2], width=0.3, color="red")
+    frames = emh.FrameRenderer(fig)
+    frames.png()
+    bars[0].set_height(0.9)
+    ax.fill_between([0, 0.2], [0, 0], [0.5, 0.5], color="blue")
+    pixels = _pixels(frames.png())
+    assert frames.full_draws == 1
+    full = _pixels(emh.render_png(fig))
+    assert np.any(pixels != full, axis=-1).mean() < 1e-3
