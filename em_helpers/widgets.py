@@ -46,8 +46,9 @@ class FrameRenderer:
     otherwise it restores that copy and draws just the *dynamic* artists: everything
     plotted into the axes (lines, texts such as :func:`~em_helpers.axes_title`, patches,
     collections, images), figure texts, and the legends, so that they stay on top. Only the
-    axes frames, ticks, tick labels and axis labels are static. With round-number axis limits (see :meth:`Explorer.redraw`)
-    small slider moves rarely change a limit, and most frames skip the static draw.
+    axes frames, ticks, tick labels and axis labels are static. With round-number axis
+    limits (see :meth:`Explorer.redraw`) small slider moves rarely change a limit, and most
+    frames skip the static draw.
     The pixels are those of a full redraw except that dynamic artists are drawn above
     the static ones.
     """
