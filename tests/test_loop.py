@@ -70,7 +70,7 @@ mixtures = st.tuples(
 )
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, derandomize=True)  # reproducible in CI
 @given(mixtures, st.floats(-5, 5), st.floats(-5, 5), st.floats(0.1, 0.9))
 def test_ascent_property_on_random_mixtures(data, m1, m2, pi0):
     seed, n, mu1, mu2, pi = data
