@@ -224,8 +224,8 @@ def run_em(
         )
         rate = convergence_rate(thetas)
         hint = (
-            f" EM's linear rate here is about {rate:.4f}, so it needs roughly "
-            f"{np.log(tol) / np.log(rate):.0f} iterations per factor of tol;"
+            f" EM's linear rate here is about {rate:.4f}: shrinking a unit error to tol "
+            f"takes about {np.log(tol) / np.log(rate):.0f} iterations;"
             if np.isfinite(rate) and 0 < rate < 1
             else ""
         )
