@@ -30,11 +30,15 @@ def render_png(fig: Figure) -> bytes:
 
     (IPython's own figure display crops with ``bbox_inches="tight"``, which draws twice.)
     """
-    if not isinstance(fig.canvas, FigureCanvasAgg):
-        FigureCanvasAgg(fig)
+    _agg_canvas(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", pil_kwargs={"compress_level": 1})
     return buf.getvalue()
+
+
+def _agg_canvas(fig: Figure) -> FigureCanvasAgg:
+    """``fig``'s Agg canvas, attached first if the figure has none (pyplot-free figures)."""
+    return fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
 
 
 class FrameRenderer:
@@ -55,9 +59,7 @@ class FrameRenderer:
 
     def __init__(self, fig: Figure):
         self.fig = fig
-        self.canvas = (
-            fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
-        )
+        self.canvas = _agg_canvas(fig)
         self._key = None
         self._background = None
         self.full_draws = 0
@@ -167,15 +169,19 @@ class Explorer(widgets.VBox):
         """
         with self.output:
             clear_output(wait=True)
-            with mpl.rc_context(ROUND_LIMITS):
-                fig = self.update(**{**self.values(), **values})
-            if fig is not None:
-                display(Image(self._renderer(fig).png()))
+            png = self._frame({**self.values(), **values})
+            if png is not None:
+                display(Image(png))
 
-    def _renderer(self, fig: Figure) -> FrameRenderer:
+    def _frame(self, values: dict[str, Any]) -> bytes | None:
+        """Run ``update(**values)`` with round-number autoscaling; its figure as PNG bytes."""
+        with mpl.rc_context(ROUND_LIMITS):
+            fig = self.update(**values)
+        if fig is None:
+            return None
         if self._frames is None or self._frames.fig is not fig:
             self._frames = FrameRenderer(fig)
-        return self._frames
+        return self._frames.png()
 
     def end_positions(self) -> Iterator[dict[str, Any]]:
         """Keyword sets with one control at an end of its range, the others as they are.
@@ -214,10 +220,7 @@ class Explorer(widgets.VBox):
             with warnings.catch_warnings():
                 warnings.simplefilter("error")
                 try:
-                    with mpl.rc_context(ROUND_LIMITS):
-                        fig = self.update(**values)
-                    if fig is not None:
-                        self._renderer(fig).png()
+                    self._frame(values)
                 except Exception as exc:
                     raise RuntimeError(f"widget callback failed at {values}: {exc!r}") from exc
             n += 1
