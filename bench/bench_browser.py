@@ -54,7 +54,7 @@ from PIL import Image as _PILImage
 import io as _io
 import ipywidgets as _widgets
 import em_helpers as _emh
-from em_helpers.widgets import ROUND_LIMITS as _RL
+from em_helpers.display.widgets import ROUND_LIMITS as _RL
 
 def _profile(labels, n):
     ex = next(v for k, v in list(globals().items())

@@ -29,13 +29,11 @@ from pathlib import Path
 import numpy as np
 from benchlib import cpu_model, load_average, write_section
 
+from em_helpers.models.normal_mixture import mixture_m_step, mixture_sample, mixture_stats
 from em_helpers.streaming import (
     SeededBlocks,
     dask_client,
     dask_e_step,
-    mixture_m_step,
-    mixture_sample,
-    mixture_stats,
 )
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,13 +1,13 @@
-"""Gaussian-mixture EM speed: em_helpers.gmm against scikit-learn's GaussianMixture.
+"""Gaussian-mixture EM speed: em_helpers.models.gmm against scikit-learn's GaussianMixture.
 
 Two tables, same data, same start, fixed iterations, time per EM iteration:
 
 1. notebook 03's model (1-D, 2 components, shared variance): the fast path
-   ``em_helpers.gmm.TwoGaussiansSharedVariance`` under ``em_helpers.run_em`` (with its
+   ``em_helpers.models.gmm.TwoGaussiansSharedVariance`` under ``em_helpers.run_em`` (with its
    log-likelihood, which comes from the same pass) vs ``GaussianMixture(covariance_type=
    "tied")``, N = 1e4, 1e5, 1e6, and the ratio to a floor: one ``np.exp`` over an N x 2
    float64 array. Target: <= 4x the floor at N = 1e6.
-2. full covariances, p = 2..10, K = 3..8, N = 1e5: ``em_helpers.gmm.GMM.fit`` (run_em, with
+2. full covariances, p = 2..10, K = 3..8, N = 1e5: ``em_helpers.models.gmm.GMM.fit`` (run_em, with
    the log-likelihood per iteration, as scikit-learn computes its lower bound) vs
    ``GaussianMixture(covariance_type="full")``. Target: ratio <= 1.0.
 
@@ -36,7 +36,7 @@ from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
 import em_helpers as emh
-import em_helpers.gmm as g
+import em_helpers.models.gmm as g
 
 
 def best_of(fn, repeat: int) -> float:

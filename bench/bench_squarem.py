@@ -32,7 +32,7 @@ import numpy as np
 from benchlib import write_section
 
 import em_helpers as emh
-from em_helpers.poisson_mixture import HASSELBLAD, PoissonMixture
+from em_helpers.models.poisson_mixture import HASSELBLAD, PoissonMixture
 
 ROOT = Path(__file__).resolve().parents[1]
 #: R: setRNG(list(kind="Wichmann-Hill", normal.kind="Box-Muller", seed=123));

@@ -15,9 +15,10 @@ update, PNG render, display. Two kinds of moves:
 
 ``--width-px`` renders at that image width (0: the figure's own dpi, as before issue 11).
 ``--encode`` also times, per explorer figure, the PNG encode of one frame: PIL as before
-(RGBA, compress_level=1, at the figure's 72 dpi) against :func:`em_helpers.widgets.encode_png`
-at the explorer's width. ``--burst`` sends a burst of slider messages to a real kernel, as a
-frontend would (20 ``comm_msg`` updates 20 ms apart to an explorer whose ``update`` takes
+(RGBA, compress_level=1, at the figure's 72 dpi) against
+:func:`em_helpers.display.widgets.encode_png` at the explorer's width. ``--burst`` sends a
+burst of slider messages to a real kernel, as a frontend would (20 ``comm_msg`` updates
+20 ms apart to an explorer whose ``update`` takes
 100 ms) and reports which values were drawn and how long after the last message the final
 one was. ``--readme`` writes the tables into bench/README.md (between the widgets markers).
 
@@ -78,7 +79,7 @@ def time_moves(n_positions, width_px, encode):  # runs inside the notebook's ker
     def encode_times(explorer):
         from PIL import Image
 
-        from em_helpers.widgets import encode_png
+        from em_helpers.display.widgets import encode_png
 
         fig, out = explorer._frames.fig, {}
         for label, width in (("before", None), ("after", explorer.width_px)):

@@ -1,20 +1,22 @@
-"""em_helpers: the shared code of the EM course.
+"""em_helpers: the shared code of the EM course, in four layers.
 
-- :func:`run_em` / :class:`EMResult` — the EM loop (``loop.py``)
-- :func:`sem_covariance`, :func:`observed_information` — uncertainty (``variance.py``)
-- :func:`plot_convergence` — convergence figures (``plots.py``, extra ``em_helpers[plots]``)
-- :func:`explore` — sliders that re-run EM (``widgets.py``, extra ``em_helpers[widgets]``)
-- :func:`louis_information` — Louis' observed information I_o = I_oc − Var(S_c | x) (``louis.py``)
-- :mod:`em_helpers.squarem` — SQUAREM acceleration, used by ``run_em(accelerate="squarem")``
+``core/`` — the EM machinery; numpy and scipy only, everything importable from the top:
+    ``loop`` :func:`run_em` / :class:`EMResult` (E, M, check, stop), ``squarem`` its SQUAREM
+    acceleration (``run_em(accelerate="squarem")``), ``stopping`` the stopping rule and the
+    step/ascent checks both share, ``variance`` :func:`sem_covariance` and
+    :func:`observed_information`, ``louis`` :func:`louis_information`.
+``models/`` — the models the course runs, one module per family, imported by path:
+    ``examples`` (the source essay's four worked examples, notebooks 01–05),
+    ``poisson_mixture`` (Hasselblad's deaths, 06), ``gmm`` (K-component Gaussian mixtures, 07),
+    ``normal_mixture`` (two normals in exponential-family form, 08).
+``display/`` — what a reader sees: ``plots`` (:func:`plot_convergence`, extra
+    ``em_helpers[plots]``) and ``widgets`` (:func:`explore`, extra ``em_helpers[widgets]``).
+``streaming/`` — EM at scale over additive statistics: ``blocks`` (pytrees,
+    :class:`~em_helpers.streaming.SeededBlocks`), ``chunked``, ``on_dask``, ``online``.
 
-Model modules, imported by name: :mod:`em_helpers.examples` (the four models of notebooks
-01–04), :mod:`em_helpers.poisson_mixture` (Hasselblad's data, notebook 06),
-:mod:`em_helpers.gmm` (K-component Gaussian mixtures, notebook 07),
-:mod:`em_helpers.streaming` (chunked, Dask and online EM, notebook 08).
-
-``import em_helpers`` loads only the numerical core (numpy and scipy). The plotting and
-widget names are resolved on first use (a module ``__getattr__``, PEP 562), so a library
-user who never plots never imports matplotlib, ipywidgets or IPython.
+``import em_helpers`` loads only the core (numpy and scipy). The plotting and widget names are
+resolved on first use (a module ``__getattr__``, PEP 562), so a library user who never plots
+never imports matplotlib, ipywidgets or IPython.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .loop import AscentError, ConvergenceWarning, EMResult, convergence_rate, run_em
-from .louis import LouisResult, louis_information, score_moments
-from .variance import (
+from .core.loop import AscentError, ConvergenceWarning, EMResult, convergence_rate, run_em
+from .core.louis import LouisResult, louis_information, score_moments
+from .core.variance import (
     InformationWarning,
     SEMResult,
     SEMWarning,
@@ -34,18 +36,18 @@ from .variance import (
 
 #: Lazily imported names: public name -> (submodule, the extra that provides its imports).
 _LAZY = {
-    "ConvergencePanels": ("plots", "plots"),
-    "autoscale": ("plots", "plots"),
-    "axes_title": ("plots", "plots"),
-    "ladder_limit": ("plots", "plots"),
-    "new_figure": ("plots", "plots"),
-    "plot_convergence": ("plots", "plots"),
-    "Explorer": ("widgets", "widgets"),
-    "FrameRenderer": ("widgets", "widgets"),
-    "explore": ("widgets", "widgets"),
-    "Problem": ("widgets", "widgets"),
-    "SweepError": ("widgets", "widgets"),
-    "render_png": ("widgets", "widgets"),
+    "ConvergencePanels": ("display.plots", "plots"),
+    "autoscale": ("display.plots", "plots"),
+    "axes_title": ("display.plots", "plots"),
+    "ladder_limit": ("display.plots", "plots"),
+    "new_figure": ("display.plots", "plots"),
+    "plot_convergence": ("display.plots", "plots"),
+    "Explorer": ("display.widgets", "widgets"),
+    "FrameRenderer": ("display.widgets", "widgets"),
+    "explore": ("display.widgets", "widgets"),
+    "Problem": ("display.widgets", "widgets"),
+    "SweepError": ("display.widgets", "widgets"),
+    "render_png": ("display.widgets", "widgets"),
 }
 
 __all__ = [
@@ -95,8 +97,6 @@ def __getattr__(name: str) -> Any:
         value = getattr(_import_extra(module, extra), name)
         globals()[name] = value  # resolved once
         return value
-    if name in ("plots", "widgets"):
-        return _import_extra(name, name)
     raise AttributeError(f"module 'em_helpers' has no attribute {name!r}")
 
 

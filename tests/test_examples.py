@@ -1,4 +1,4 @@
-"""The four course models in em_helpers.examples: published numbers, derivation checks."""
+"""The four course models in em_helpers.models.examples: published numbers, derivation checks."""
 
 import itertools
 
@@ -7,7 +7,7 @@ import pytest
 from scipy import optimize
 
 import em_helpers as emh
-from em_helpers import examples as ex
+from em_helpers.models import examples as ex
 
 MODELS = list(ex.EXAMPLES.items())
 IDS = [name for name, _ in MODELS]

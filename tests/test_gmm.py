@@ -1,4 +1,4 @@
-"""em_helpers.gmm: K-component mixtures in p dimensions against scikit-learn and the algebra.
+"""em_helpers.models.gmm: K-component mixtures in p dimensions against scikit-learn and the algebra.
 
 - From the same start, with the same reg_covar, tol=0 and a fixed number of iterations, our
   EM agrees with ``GaussianMixture`` to 1e-6, for every covariance type (iris, K=3).
@@ -21,7 +21,7 @@ from sklearn.datasets import load_iris
 from sklearn.mixture import GaussianMixture
 
 import em_helpers as emh
-import em_helpers.gmm as g
+import em_helpers.models.gmm as g
 
 TYPES = g.COVARIANCE_TYPES
 

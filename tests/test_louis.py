@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import em_helpers as emh
-from em_helpers import examples as ex
-from em_helpers.louis import louis_information, score_moments
+from em_helpers.core.louis import louis_information, score_moments
+from em_helpers.models import examples as ex
 
 AWAY = {
     "exponential": np.array([0.7]),

@@ -249,7 +249,7 @@ def test_frame_renderer_redraws_patches_and_collections():
     ],
 )
 def test_control_ends_are_values_update_receives(control, expected):
-    from em_helpers.widgets import control_ends
+    from em_helpers.display.widgets import control_ends
 
     assert control_ends(control) == expected
 
@@ -387,7 +387,7 @@ def test_sweep_caps_pairwise_ends():
 
 
 def test_control_sample_stays_in_range_and_on_the_grid():
-    from em_helpers.widgets import control_sample
+    from em_helpers.display.widgets import control_sample
 
     rng = np.random.default_rng(0)
     log = widgets.FloatLogSlider(base=10, min=-2, max=1, step=0.5)
@@ -432,7 +432,7 @@ def test_latest_value_wins_inside_an_event_loop():
 def test_encode_png_round_trips_opaque_and_transparent_images():
     from PIL import Image
 
-    from em_helpers.widgets import encode_png
+    from em_helpers.display.widgets import encode_png
 
     rng = np.random.default_rng(0)
     for opaque in (True, False):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import em_helpers as emh
-from em_helpers.poisson_mixture import PoissonMixture
+from em_helpers.models.poisson_mixture import PoissonMixture
 
 MODEL = PoissonMixture()
 

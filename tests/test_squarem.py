@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from models import Exponential, Linkage, Mixture, Moths
 
 import em_helpers as emh
-from em_helpers.poisson_mixture import HASSELBLAD, PoissonMixture
+from em_helpers.models.poisson_mixture import HASSELBLAD, PoissonMixture
 
 
 def _mixture():

@@ -6,6 +6,12 @@ from functools import partial
 import numpy as np
 import pytest
 
+from em_helpers.models.normal_mixture import (
+    mixture_loglik,
+    mixture_m_step,
+    mixture_sample,
+    mixture_stats,
+)
 from em_helpers.streaming import (
     SeededBlocks,
     chunked_e_step,
@@ -13,10 +19,6 @@ from em_helpers.streaming import (
     dask_client,
     dask_e_step,
     dask_em,
-    mixture_loglik,
-    mixture_m_step,
-    mixture_sample,
-    mixture_stats,
     online_em,
     tree_sum,
 )
@@ -197,10 +199,10 @@ def test_scheduler_address_from_the_environment(monkeypatch):
 
 
 def test_additive_objects_from_gmm():
-    """em_helpers.gmm's SuffStats add with +: the chunked and Dask E-steps sum them."""
+    """em_helpers.models.gmm's SuffStats add with +: the chunked and Dask E-steps sum them."""
     import dask.array as da
 
-    from em_helpers import gmm
+    from em_helpers.models import gmm
 
     rng = np.random.default_rng(3)
     X = np.vstack([rng.normal(0, 1, (300, 2)), rng.normal(3, 0.5, (200, 2))])

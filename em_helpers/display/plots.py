@@ -17,7 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
-from .loop import EMResult, convergence_rate
+from ..core.loop import EMResult, convergence_rate
 
 __all__ = [
     "ConvergencePanels",

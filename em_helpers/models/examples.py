@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import expit, logsumexp, xlog1py, xlogy
 
-from .louis import score_moments as _score_moments
+from ..core.louis import score_moments as _score_moments
 
 #: A parameter vector (1-D array or sequence of floats).
 Theta = np.ndarray | Sequence[float]

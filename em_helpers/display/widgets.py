@@ -31,7 +31,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
-from .loop import ConvergenceWarning
+from ..core.loop import ConvergenceWarning
 
 __all__ = [
     "Explorer",

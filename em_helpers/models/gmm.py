@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 from scipy.special import logsumexp, xlogy
 
-from .loop import EMResult, run_em
+from ..core.loop import EMResult, run_em
 
 __all__ = [
     "COVARIANCE_TYPES",
