@@ -123,17 +123,56 @@ def autoscale(ax: Axes, *, keep: float = 0.4) -> None:
 def ladder_limit(value: float, shown: float | None = None, keep: float = 0.4) -> float:
     """An axis end on the 1-2-5 ladder (…, 1, 2, 5, 10, 20, …) at or above ``value`` > 0.
 
+    The result is the smallest :math:`f \\cdot 10^k` with :math:`f \\in \\{1, 2, 5\\}` and
+    integer :math:`k` that is :math:`\\ge` ``value``, as the double nearest that decimal
+    (``5e-4``, not ``5 * 10.0**-4``). Every positive finite double has one, subnormals
+    included (``ladder_limit(1e-320) == 1e-320``, ``ladder_limit(3e-321) == 5e-321``).
+
     ``shown`` (the end on display now) is kept while ``keep * shown <= value <= shown``: a
     value that moves a little leaves the axis, and so a widget figure's cached static frame
     (:class:`~em_helpers.FrameRenderer`), alone; it changes only when the value leaves the
     axis or fills less than ``keep`` of it.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` or ``shown`` is not a real number.
+    ValueError
+        If ``value`` is not positive and finite or is above ``1e308`` (the last ladder end
+        below the largest double), if ``shown`` is not positive and finite, or if ``keep``
+        is not in (0, 1].
     """
-    if not value > 0:
-        raise ValueError(f"value must be positive, got {value}")
-    if shown is not None and keep * shown <= value <= shown:
-        return shown
-    decade = 10.0 ** np.floor(np.log10(value))
-    return next(f * decade for f in (1, 2, 5, 10) if f * decade >= value)
+    value = _real(value, "value")
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"value must be positive and finite, got {value!r}")
+    keep = _real(keep, "keep")
+    if not 0 < keep <= 1:
+        raise ValueError(f"keep must be in (0, 1], got {keep!r}")
+    if shown is not None:
+        shown = _real(shown, "shown")
+        if not (np.isfinite(shown) and shown > 0):
+            raise ValueError(f"shown must be positive and finite (or None), got {shown!r}")
+        if keep * shown <= value <= shown:
+            return shown
+    # the decimal exponent of value, exact for subnormals too (log10 is not: log10(1e-320)
+    # is -320.0000048, whose floor would start the ladder a decade too low)
+    k = int(f"{value:.16e}".split("e")[1]) - 1
+    for _ in range(4):  # at most 1e(k+2) is needed; k-1 absorbs the rounding of value
+        for f in (1, 2, 5):
+            end = float(f"{f}e{k}")
+            if end >= value:
+                if not np.isfinite(end):
+                    break
+                return end
+        k += 1
+    raise ValueError(f"value={value!r} has no 1-2-5 axis end below the largest float")
+
+
+def _real(x: object, name: str) -> float:
+    """``x`` as a float, or a TypeError naming ``name`` (bools and strings are refused)."""
+    if isinstance(x, (bool, np.bool_, str, bytes)) or not isinstance(x, (int, float, np.number)):
+        raise TypeError(f"{name} must be a real number, got {type(x).__name__}")
+    return float(x)
 
 
 def _iteration_limits(ax: Axes, n: float) -> None:

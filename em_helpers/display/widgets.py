@@ -5,7 +5,9 @@ built once) and a dict of controls, then shows ``explore(update, controls)``. On
 control change the explorer calls ``update`` and shows the figure as a PNG, 960 px wide
 (shown at 100% in a JupyterLab output). Only the newest slider position is drawn; a
 warning becomes a banner in the figure and an exception a plain message instead of it,
-never a traceback; both are recorded on the explorer (:attr:`Explorer.problems`). The same
+never a traceback; both are recorded on the explorer (:attr:`Explorer.problems`). A
+control drives one explorer at a time: running an ``explore`` cell again detaches the
+explorer it built before from the controls. The same
 object lets the tests try many positions (:meth:`Explorer.sweep`: every slider's ends,
 pairs of ends, seeded random positions) and the benchmarks time a move.
 """
@@ -17,8 +19,11 @@ import base64
 import io
 import re
 import struct
+import sys
+import textwrap
 import time
 import warnings
+import weakref
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -28,7 +33,7 @@ import ipywidgets as widgets
 import matplotlib as mpl
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, SubFigure
 from matplotlib.text import Text
 
 from ..core.loop import ConvergenceWarning
@@ -67,13 +72,14 @@ class FrameRenderer:
 
     Most of an Agg redraw is text: tick labels, axis labels, legends. A frame therefore
     draws the *static* part (axes, ticks, labels) only when it changed — when an axis
-    limit, scale or label differs from the previous frame — and keeps a copy of it;
+    limit, scale, label or title differs from the previous frame — and keeps a copy of it;
     otherwise it restores that copy and draws just the *dynamic* artists: everything
     plotted into the axes (lines, texts such as :func:`~em_helpers.axes_title`, patches,
     collections, images), figure texts, and the legends, so that they stay on top. Only the
-    axes frames, ticks, tick labels and axis labels are static. With round-number axis
-    limits (see :meth:`Explorer.redraw`) small slider moves rarely change a limit, and most
-    frames skip the static draw.
+    axes frames, ticks, tick labels, axis labels and ``set_title`` titles are static (a
+    title that changes with the slider is better an :func:`~em_helpers.axes_title`, which
+    costs no static redraw). With round-number axis limits (see :meth:`Explorer.redraw`)
+    small slider moves rarely change a limit, and most frames skip the static draw.
     The pixels are those of a full redraw except that dynamic artists are drawn above
     the static ones.
     """
@@ -104,6 +110,9 @@ class FrameRenderer:
                 ax.get_xlabel(),
                 ax.get_ylabel(),
                 ax.get_visible(),
+                ax.get_title("left"),
+                ax.get_title(),
+                ax.get_title("right"),
             )
             for ax in self.fig.axes
         ) + (tuple(self.fig.get_size_inches()), self.fig.dpi)
@@ -170,12 +179,13 @@ def control_ends(w: widgets.Widget) -> list[Any]:
 
     - ``FloatLogSlider``: ``base**min`` and ``base**max`` (its ``min``/``max`` are exponents);
     - range sliders (``IntRangeSlider``, ``FloatRangeSlider``): the pairs ``(min, max)``,
-      ``(min, min)`` and ``(max, max)``;
+      ``(min, min)`` and ``(max, max)``; ``SelectionRangeSlider`` (whose value is a pair of
+      option values) likewise: ``(first, last)``, ``(first, first)`` and ``(last, last)``;
     - other sliders and bounded numbers: ``min`` and ``max``;
     - ``SelectMultiple``: the empty selection, each option alone, and all options (tuples);
     - other selection widgets (``Dropdown``, ``RadioButtons``, ``ToggleButtons``, ...):
       every option's *value* (not its label, also when options were given as a dict or
-      as ``(label, value)`` pairs);
+      as ``(label, value)`` pairs); None alone for one without options (its value);
     - boolean controls (``Checkbox``, ``ToggleButton``): False and True;
     - text controls: the empty string and the current text.
 
@@ -188,11 +198,14 @@ def control_ends(w: widgets.Widget) -> list[Any]:
         return [w.base**w.min, w.base**w.max]
     if isinstance(w, (widgets.IntRangeSlider, widgets.FloatRangeSlider)):
         return [(w.min, w.max), (w.min, w.min), (w.max, w.max)]
+    if isinstance(w, widgets.SelectionRangeSlider):
+        first, last = w._options_values[0], w._options_values[-1]  # it needs options
+        return [(first, last), (first, first), (last, last)]
     if isinstance(w, widgets.SelectMultiple):
         values = tuple(w._options_values)
         return [(), *((v,) for v in values), values]
-    if hasattr(w, "_options_values"):  # every ipywidgets selection widget
-        return list(w._options_values)
+    if hasattr(w, "_options_values"):  # every other ipywidgets selection widget
+        return list(w._options_values) or [None]
     if hasattr(w, "min") and hasattr(w, "max"):
         return [w.min, w.max]
     if isinstance(w.get_state().get("value"), bool):
@@ -218,6 +231,9 @@ def control_sample(w: widgets.Widget, rng: np.random.Generator) -> Any:
     if isinstance(w, (widgets.IntRangeSlider, widgets.FloatRangeSlider)):
         pair = sorted(_grid_point(w.min, w.max, w.step, rng) for _ in range(2))
         return tuple(type(w.value[0])(v) for v in pair)
+    if isinstance(w, widgets.SelectionRangeSlider):
+        i, j = sorted(rng.integers(len(w._options_values), size=2))
+        return (w._options_values[i], w._options_values[j])
     if isinstance(w, widgets.SelectMultiple):
         values = tuple(w._options_values)
         return tuple(v for v in values if rng.random() < 0.5)
@@ -264,9 +280,16 @@ class Problem:
         return not (self.kind == "warning" and issubclass(self.category, ConvergenceWarning))
 
     def short(self, limit: int = 110) -> str:
-        """A one-line message for the reader: the first sentence, at most ``limit`` chars."""
-        text = self.text.strip().splitlines()[0] if self.text.strip() else ""
-        text = re.split(r" \(|\. ", text)[0].rstrip(".")
+        """A one-line message for the reader: the first sentence, at most ``limit`` chars.
+
+        Matplotlib's mathtext errors (the text, a caret line, pyparsing's reason) become
+        "invalid mathtext <text>: <reason>".
+        """
+        lines = [line.strip() for line in self.text.strip().splitlines()]
+        text = lines[0] if lines else ""
+        if len(lines) >= 3 and lines[1] == "^" and lines[2].startswith("Parse"):
+            text = f"invalid mathtext {lines[0]}: {lines[2].split(': ', 1)[-1]}"
+        text = re.split(r" \(|\. ", text)[0].rstrip(".").strip()
         if self.defect:
             text = f"{self.category.__name__}: {text}" if text else self.category.__name__
         return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -301,6 +324,9 @@ ROUND_LIMITS = {"axes.autolimit_mode": "round_numbers"}
 #: wide, and it shrinks (never enlarges) wider images, so this is shown at 100%.
 WIDTH_PX = 960
 
+#: The largest image an explorer renders (pixels): 960 x 10000, ten screens tall.
+MAX_PIXELS = 9_600_000
+
 
 class Explorer(widgets.VBox):
     """The controls in a grid above an output area redrawn by ``update`` on every change.
@@ -317,9 +343,29 @@ class Explorer(widgets.VBox):
       reader is plainly told about) is a *defect* (:attr:`defects`). :meth:`sweep` and
       :meth:`check_ends` try many positions and raise on any defect, naming the values.
 
+    - whatever ``update`` returns that cannot be drawn (not a figure, a figure of zero size,
+      None after it returned figures, texts that are invalid mathtext, ...) is such an
+      exception too; the messages themselves are drawn as plain text (never parsed as
+      mathtext), so :meth:`redraw` never raises.
+
     The first draw, made by the constructor while the notebook cell runs, is strict: an
     exception there propagates, so a notebook whose explorer fails at its own defaults
     fails its cell (and the nbval run).
+
+    Pyplot figures do not pile up: a figure that ``update`` opens with pyplot
+    (``fig, ax = plt.subplots()`` inside ``update``) and returns is closed in pyplot as soon
+    as it is rendered (the explorer renders with Agg and needs no pyplot; pyplot would
+    otherwise keep every one, hundreds of MB after a few hundred moves, and Jupyter's
+    inline backend would show the first one again below the explorer). Figures ``update``
+    opens and does not return are closed after the call, or, when ``update`` displays by
+    itself (returns None), once the next call has replaced them. Figures opened elsewhere
+    (say in an earlier cell) are left alone.
+
+    One explorer per control: building an explorer with a control that already drives
+    another explorer detaches that one (:meth:`detach`; its figure says so), so running an
+    ``explore(...)`` cell again with controls built in another cell leaves exactly one
+    ``update`` call per move. To show two figures from one slider, return one figure
+    holding both.
 
     Latest value wins: inside a running kernel a control change does not draw at once; it
     schedules one draw on the kernel's event loop, and that draw reads the controls'
@@ -347,6 +393,8 @@ class Explorer(widgets.VBox):
         What was caught while drawing for the reader (the most recent 200).
     message : str
         The banner text of the figure shown now ("" when there is none).
+    attached : bool
+        True while the controls drive this explorer (False after :meth:`detach`).
     """
 
     def __init__(
@@ -386,14 +434,55 @@ class Explorer(widgets.VBox):
         self._banner: Text | None = None
         self._blank: Figure | None = None
         self._scheduled: asyncio.Task | None = None
+        self._displayed: list[Figure] = []  # pyplot figures a None-returning update showed
         grid = widgets.GridBox(
             list(self.controls.values()),
             layout=widgets.Layout(grid_template_columns="repeat(3, minmax(0, 1fr))"),
         )
         super().__init__([grid, self.output])
-        for w in self.controls.values():
+        self.attached = True
+        for w in self._unique_controls():
+            old = _DRIVERS.get(w)
+            old = old() if old is not None else None
+            if old is not None and old is not self and old.attached:
+                old.detach(
+                    "Its controls now drive a newer explorer (its explore() cell was run "
+                    "again); this figure no longer follows them."
+                )
             w.observe(self._on_change, "value")
+            _DRIVERS[w] = weakref.ref(self)
         self._show(self.values(), strict=True)
+
+    def _unique_controls(self) -> list[widgets.Widget]:
+        seen: dict[int, widgets.Widget] = {}
+        for w in self.controls.values():
+            seen.setdefault(id(w), w)
+        return list(seen.values())
+
+    def detach(self, message: str | None = None) -> None:
+        """Stop following the controls (a newer explorer built with them calls this).
+
+        A pending draw is dropped, and the pyplot figures this explorer's ``update``
+        displayed by itself are closed. With ``message`` the shown image is replaced by a
+        blank one that says it. :meth:`redraw` still draws on request.
+        """
+        for w in self._unique_controls():
+            try:
+                w.unobserve(self._on_change, "value")
+            except ValueError:  # not observing it (already detached)
+                pass
+            ref = _DRIVERS.get(w)
+            if ref is not None and ref() is self:
+                del _DRIVERS[w]
+        self.attached = False
+        if self._scheduled is not None and not self._scheduled.done():
+            self._scheduled.cancel()
+        self._scheduled = None
+        _close_pyplot(self._displayed)
+        self._displayed = []
+        if message:
+            self.message = message
+            self._set_output(self._blank_png(None, message), message)
 
     def values(self) -> dict[str, Any]:
         """The controls' current values, as ``update`` receives them."""
@@ -448,17 +537,29 @@ class Explorer(widgets.VBox):
 
     def _show(self, values: dict[str, Any], strict: bool = False) -> None:
         self.draws += 1
-        png, problems = self._draw(values, strict=strict, show=True)
+        try:
+            png, problems = self._draw(values, strict=strict, show=True)
+        except Exception as exc:
+            if strict:
+                raise
+            # last resort (nothing above should get here): a plain line, not a traceback
+            problem = Problem(dict(values), "exception", type(exc), _text(exc))
+            png, problems = None, [problem]
+            self.message = "This setting cannot be drawn: " + problem.short()
         self.problems = (self.problems + problems)[-200:]
         if png is not None:
-            data = base64.b64encode(png).decode("ascii")
-            self.output.outputs = (
-                {
-                    "output_type": "display_data",
-                    "data": {"image/png": data, "text/plain": "<explorer figure>"},
-                    "metadata": {},
-                },
-            )
+            self._set_output(png)
+        elif problems and problems[-1].kind == "exception":  # not even a blank image
+            self._set_output(None, self.message)
+
+    def _set_output(self, png: bytes | None, text: str = "") -> None:
+        """Show ``png`` (or, when None, ``text`` as plain text) as the single output."""
+        data = (
+            {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": "<explorer figure>"}
+            if png is not None
+            else {"text/plain": text}
+        )
+        self.output.outputs = ({"output_type": "display_data", "data": data, "metadata": {}},)
 
     def _draw(
         self, values: dict[str, Any], *, strict: bool = False, show: bool = False
@@ -467,20 +568,30 @@ class Explorer(widgets.VBox):
 
         With ``strict`` an exception propagates instead of becoming a message figure. With
         ``show`` an ``update`` that returns None displays into :attr:`output` by itself.
+        Pyplot figures the call opens are closed as the class notes say.
         """
         problems: list[Problem] = []
         fig = None
+        before = {id(f) for f in _pyplot_figures()}
+        opened: list[Figure] = []
+        displayed = False
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                with mpl.rc_context(ROUND_LIMITS):
-                    if show and self._frames is None:  # it may display by itself
-                        fig = self._call_captured(values)
-                    else:
-                        fig = self._call(values)
+                try:
+                    with mpl.rc_context(ROUND_LIMITS):
+                        if show and self._frames is None:  # it may display by itself
+                            fig = self._call_captured(values)
+                        else:
+                            fig = self._call(values)
+                finally:
+                    opened = [f for f in _pyplot_figures() if id(f) not in before]
                 problems += [_warning_problem(w, values) for w in caught]
                 del caught[:]
                 if fig is None:
+                    if self._frames is not None:
+                        raise TypeError("update returned None here, a Figure before")
+                    displayed = True
                     return None, problems
                 self._set_banner(fig, "; ".join(dict.fromkeys(p.short() for p in problems)))
                 return self._render(fig), problems + [_warning_problem(w, values) for w in caught]
@@ -488,15 +599,23 @@ class Explorer(widgets.VBox):
                 if strict:
                     raise
                 problems += [_warning_problem(w, values) for w in caught]
-                problems.append(Problem(dict(values), "exception", type(exc), str(exc)))
+                problems.append(Problem(dict(values), "exception", type(exc), _text(exc)))
                 self.message = "This setting cannot be drawn: " + problems[-1].short()
                 return self._blank_png(fig, self.message), problems
+            finally:
+                if displayed:  # on display now: closed once the next call replaces them
+                    _close_pyplot(self._displayed)
+                    self._displayed = opened
+                else:
+                    _close_pyplot([*self._displayed, *opened])
+                    self._displayed = []
 
     def _call(self, values: dict[str, Any]) -> Figure | None:
         fig = self.update(**values)
         if fig is not None and not isinstance(fig, Figure):
             raise TypeError(
-                f"update must return a matplotlib Figure (or None), got {type(fig).__name__}"
+                f"update must return a matplotlib Figure or None, got {type(fig).__name__}"
+                + _figure_hint(fig)
             )
         return fig
 
@@ -514,39 +633,77 @@ class Explorer(widgets.VBox):
         return fig
 
     def _render(self, fig: Figure) -> bytes:
-        if self.width_px is not None:
-            dpi = self.width_px / fig.get_figwidth()
-            if fig.dpi != dpi:
-                fig.set_dpi(dpi)
+        w, h = fig.get_size_inches()
+        if not (np.isfinite(w) and np.isfinite(h) and w > 0 and h > 0):
+            raise ValueError(f"update returned a figure of size {w:g} x {h:g} inches")
+        dpi = self.width_px / w if self.width_px is not None else fig.dpi
+        if not w * dpi * h * dpi <= MAX_PIXELS:
+            raise ValueError(
+                f"update returned a figure of {w:g} x {h:g} inches: {w * dpi:.0f} x "
+                f"{h * dpi:.0f} px at {dpi:g} dpi is too large to show"
+            )
+        if fig.dpi != dpi:
+            fig.set_dpi(dpi)
         if self._frames is None or self._frames.fig is not fig:
             self._frames = FrameRenderer(fig)
         return self._frames.png()
 
     def _set_banner(self, fig: Figure, text: str) -> None:
-        """Show ``text`` in a banner at the top of ``fig`` (hide it when empty)."""
+        """Show ``text`` in a banner at the top of ``fig`` (hide it when empty).
+
+        The text is drawn as it is: a ``$`` in a message is not the start of mathtext.
+        """
         self.message = text
         if self._banner is None or self._banner.figure is not fig:
+            self._banner = None  # not the old figure's: it would keep that figure alive
             if not text:
                 return
             self._banner = fig.text(
                 0.5, 0.995, "", ha="center", va="top", color="0.1", zorder=100,
                 bbox={"boxstyle": "round,pad=0.3", "fc": "#fff3c4", "ec": "#b58900"},
+                parse_math=False, usetex=False,
             )  # fmt: skip
         self._banner.set_text(text)
         self._banner.set_visible(bool(text))
 
-    def _blank_png(self, fig: Figure | None, text: str) -> bytes:
-        """A blank image of the explorer's size that says ``text``."""
-        like = fig if fig is not None else (self._frames.fig if self._frames else None)
-        size = like.get_size_inches() if like is not None else (10.8, 3.0)
-        dpi = self.width_px / size[0] if self.width_px is not None else (like.dpi if like else 72)
-        if self._blank is None:
-            self._blank = Figure()
-            self._blank.text(0.5, 0.5, "", ha="center", va="center", wrap=True, color="0.15")
-        self._blank.set_size_inches(size)
-        self._blank.set_dpi(dpi)
-        self._blank.texts[0].set_text(text)
-        return render_png(self._blank)
+    def _blank_png(self, fig: Figure | None, text: str) -> bytes | None:
+        """A blank image of about the explorer's size that says ``text`` (None if even
+        that fails).
+
+        The size is that of ``fig`` (or of the last figure shown) when it is a sane one:
+        finite and positive, the height clipped to 0.05-2 times the width, at most 2000
+        px wide. The text is plain (never mathtext), at least 12.5 px high, and wrapped
+        here (matplotlib's ``wrap=True`` measures the words as mathtext even with
+        ``parse_math=False``, and raises on a ``$\\frac$``).
+        """
+        like = fig if fig is not None else self.figure
+        w, h, dpi = 10.8, 3.0, 72.0
+        try:
+            if like is not None:
+                lw, lh = (float(v) for v in like.get_size_inches())
+                if np.isfinite(lw) and np.isfinite(lh) and lw > 0 and lh > 0:
+                    w, h = lw, float(np.clip(lh, 0.05 * lw, 2 * lw))
+                if np.isfinite(like.dpi) and like.dpi > 0:
+                    dpi = float(like.dpi)
+            dpi = self.width_px / w if self.width_px is not None else min(dpi, 2000 / w)
+            if self._blank is None:
+                self._blank = Figure()
+                self._blank.text(
+                    0.5, 0.5, "", ha="center", va="center", color="0.15",
+                    parse_math=False, usetex=False,
+                )  # fmt: skip
+            self._blank.set_size_inches(w, h)
+            self._blank.set_dpi(dpi)
+            label = self._blank.texts[0]
+            size = max(10.0, 12.5 * 72 / dpi)  # points
+            label.set_fontsize(size)
+            columns = max(20, int(0.9 * w * 72 / (0.6 * size)))  # ~0.6 em a character
+            label.set_text("\n".join(textwrap.wrap(text, columns)))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # e.g. a glyph missing from the font
+                return render_png(self._blank)
+        except Exception:
+            return None
 
     @property
     def figure(self) -> Figure | None:
@@ -711,7 +868,53 @@ class Explorer(widgets.VBox):
 
 
 def _warning_problem(w: warnings.WarningMessage, values: dict[str, Any]) -> Problem:
-    return Problem(dict(values), "warning", w.category, str(w.message))
+    return Problem(dict(values), "warning", w.category, _text(w.message))
+
+
+def _text(obj: object) -> str:
+    """``str(obj)``, or a stand-in when even that raises."""
+    try:
+        return str(obj)
+    except Exception:
+        return f"<{type(obj).__name__} whose text cannot be shown>"
+
+
+def _figure_hint(obj: object) -> str:
+    """What to return instead of ``obj`` when it holds a figure (an Axes, ``plt.subplots()``)."""
+    if isinstance(obj, tuple) and any(isinstance(o, Figure) for o in obj):
+        return ": return the figure alone, fig of fig, ax = ..."
+    if isinstance(obj, SubFigure):
+        return ": return its .figure"
+    if isinstance(getattr(obj, "figure", None), (Figure, SubFigure)):
+        return ": return ax.figure"
+    return ""
+
+
+#: control -> the explorer it drives (weakly): a new explorer detaches the old one.
+_DRIVERS: weakref.WeakKeyDictionary[widgets.Widget, weakref.ref[Explorer]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _pyplot_figures() -> list[Figure]:
+    """The figures pyplot keeps open ([] while pyplot was never imported)."""
+    if "matplotlib.pyplot" not in sys.modules:
+        return []
+    from matplotlib._pylab_helpers import Gcf
+
+    return [m.canvas.figure for m in Gcf.get_all_fig_managers()]
+
+
+def _close_pyplot(figures: Iterable[Figure]) -> None:
+    """Close ``figures`` in pyplot (those it still holds; the Figure objects stay usable)."""
+    figures = list(figures)
+    if not figures or "matplotlib.pyplot" not in sys.modules:
+        return
+    pyplot = sys.modules["matplotlib.pyplot"]
+    held = {id(f) for f in _pyplot_figures()}
+    for f in figures:
+        if id(f) in held:
+            pyplot.close(f)
 
 
 def explore(
