@@ -11,7 +11,8 @@ The model: :math:`z_i \\sim \\mathrm{Categorical}(w_1, \\dots, w_K)` and
 with :math:`\\log N(x; \\mu, \\Sigma) = -\\tfrac12\\big(p \\log 2\\pi + 2\\sum_j \\log L_{jj}
 + \\lVert L^{-1}(x-\\mu)\\rVert^2\\big)` from the Cholesky factor :math:`\\Sigma = LL^\\top`
 (:math:`L^{-1}` solved from :math:`LX = I`; :math:`\\Sigma^{-1}` and :math:`\\det\\Sigma` are
-never formed).
+never formed). The rows are centred *before* they are whitened, :math:`(x_i - \\mu_k)
+L_k^{-\\top}`, so data far from 0 (a location of :math:`10^{10}`) lose nothing to cancellation.
 
 The M-step needs only the expected sufficient statistics, computed about the current
 means :math:`c_k = \\mu_k^{(t)}` (the same on every chunk of rows, so the sums are still
@@ -25,7 +26,10 @@ and then :math:`w_k = n_k/N`, :math:`\\mu_k = c_k + s_k/n_k`,
 :math:`\\varepsilon`, scikit-learn's covariance floor). :func:`suff_stats` computes them for
 a block of rows (also the log-likelihood of that block); :class:`SuffStats` add with ``+``,
 so a data set split into chunks gives the same M-step as the whole (notebook 08 does this
-with Dask). Covariance types: ``"full"`` (one :math:`\\Sigma_k` each), ``"tied"`` (one
+with Dask). :class:`GMMSteps` is the same EM written in the protocol of
+:mod:`em_helpers.streaming` (``suff_stats(theta, chunk)``, ``m_step(stats)`` on the flat
+vector :meth:`GMMParams.pack`), so ``chunked_em``, ``dask_em`` and ``online_em`` run it
+as they are. Covariance types: ``"full"`` (one :math:`\\Sigma_k` each), ``"tied"`` (one
 shared :math:`\\Sigma`), ``"diag"`` (diagonal :math:`\\Sigma_k`), ``"spherical"``
 (:math:`\\sigma_k^2 I`), as in :class:`sklearn.mixture.GaussianMixture`.
 
@@ -36,6 +40,8 @@ short-run-EM starts, Lloyd's k-means (hard EM), BIC and ICL, and
 
 from __future__ import annotations
 
+import numbers
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +56,7 @@ __all__ = [
     "GMM",
     "GMMParams",
     "GMMPrior",
+    "GMMSteps",
     "KMeansResult",
     "SuffStats",
     "TwoGaussiansSharedVariance",
@@ -154,6 +161,7 @@ class GMMParams:
             raise ValueError("mixture parameters must be finite")
         if np.any(w < 0) or abs(w.sum() - 1) > 1e-8:
             raise ValueError(f"weights must be >= 0 and sum to 1, got {w}")
+        cov = _check_covariances(cov, self.covariance_type)
         object.__setattr__(self, "weights", w)
         object.__setattr__(self, "means", mu)
         object.__setattr__(self, "covariances", cov)
@@ -215,14 +223,67 @@ class GMMParams:
         )
 
 
+#: Largest asymmetry :math:`\\max|\\Sigma - \\Sigma^\\top|` of a full or tied covariance
+#: accepted (relative to its largest diagonal entry) and then symmetrised; more is an error.
+_SYM_RTOL = 1e-10
+
+
+def _check_covariances(cov: np.ndarray, ctype: str) -> np.ndarray:
+    """``cov`` (already of the right shape and finite) checked to be covariances: symmetric
+    (within :data:`_SYM_RTOL`, then symmetrised) and positive definite for ``"full"`` and
+    ``"tied"``, positive variances for ``"diag"`` and ``"spherical"``; a ValueError naming
+    ``covariances`` and the component otherwise."""
+    if ctype in ("diag", "spherical"):
+        if np.any(cov <= 0):
+            k = np.argwhere(cov <= 0)[0]
+            where = f"[{k[0]}]" if cov.ndim == 1 else f"[{k[0]}, {k[1]}]"
+            raise ValueError(
+                f"covariances{where} = {cov[tuple(k)]}: variances must be > 0 "
+                f"(covariance_type={ctype!r})"
+            )
+        return cov
+    stack = cov if ctype == "full" else cov[None]
+    asym = np.abs(stack - stack.transpose(0, 2, 1)).max(axis=(1, 2))
+    diag = np.abs(np.diagonal(stack, axis1=1, axis2=2)).max(axis=1)
+    if np.any(asym > 0):
+        bad = np.flatnonzero(asym > _SYM_RTOL * diag)
+        if bad.size:
+            k = int(bad[0])
+            name = f"covariances[{k}]" if ctype == "full" else "covariances (tied)"
+            raise ValueError(
+                f"{name} is not symmetric (largest |S - S^T| = {asym[k]:.3g}); a covariance "
+                "matrix must equal its transpose"
+            )
+        cov = 0.5 * (cov + np.swapaxes(cov, -1, -2))
+        stack = cov if ctype == "full" else cov[None]
+    try:
+        np.linalg.cholesky(stack)
+    except np.linalg.LinAlgError:
+        for k in range(stack.shape[0]):
+            try:
+                np.linalg.cholesky(stack[k])
+            except np.linalg.LinAlgError:
+                name = f"covariances[{k}]" if ctype == "full" else "covariances (tied)"
+                low = float(np.linalg.eigvalsh(stack[k])[0])
+                raise ValueError(
+                    f"{name} is not positive definite (smallest eigenvalue {low:.3g})"
+                ) from None
+    return cov
+
+
 def _cholesky(cov: np.ndarray, k: int | str) -> np.ndarray:
-    """Lower Cholesky factor :math:`L` of :math:`\\Sigma = LL^\\top`, or a ValueError."""
+    """Lower Cholesky factor :math:`L` of :math:`\\Sigma = LL^\\top`, or a ValueError that
+    names the component and, when a variance is 0, the feature."""
     try:
         return np.linalg.cholesky(cov)
     except np.linalg.LinAlgError as exc:
+        zero = np.flatnonzero(np.diagonal(cov) <= 0)
+        why = (f"its variance along feature {int(zero[0])} is {cov[zero[0], zero[0]]:.3g}: "
+               f"is column {int(zero[0])} of X constant?" if zero.size
+               else "a component collapsed onto too few points?")
         raise ValueError(
-            f"the covariance of component {k} is not positive definite (a component "
-            "collapsed onto too few points?): use reg_covar > 0 or a prior (GMMPrior)"
+            f"the covariance of component {k} is not positive definite ({why}): use "
+            "reg_covar > 0 or a prior (GMMPrior)"
         ) from exc
 
 
@@ -258,9 +319,12 @@ def log_joint(X: np.ndarray, params: GMMParams) -> np.ndarray:
     """:math:`\\log w_k + \\log N(x_i; \\mu_k, \\Sigma_k)`, shape (N, K), via Cholesky factors.
 
     For ``"full"``/``"tied"``: :math:`z_i = L^{-1}(x_i - \\mu)`, computed for all rows as
-    :math:`X L^{-\\top} - \\mu^\\top L^{-\\top}` with :math:`L^{-1}` solved from
+    :math:`(X - \\mathbf{1}\\mu^\\top) L^{-\\top}` with :math:`L^{-1}` solved from
     :math:`LX = I` (see :func:`_whitener`), and :math:`\\log|\\Sigma| = 2 \\sum_j \\log L_{jj}`. For
-    ``"diag"``/``"spherical"`` the factor is the square root of the variances.
+    ``"diag"``/``"spherical"`` the factor is the square root of the variances. Centring
+    comes first: :math:`XL^{-\\top} - \\mu^\\top L^{-\\top}` would subtract two numbers of the
+    size of :math:`|x|/\\sigma` and lose :math:`\\log_{10}(|x|/\\sigma)` digits (all of them
+    for data at :math:`10^{10}` with unit spread).
 
     Raises
     ------
@@ -284,24 +348,25 @@ def _log_joint(X: np.ndarray, params: GMMParams) -> np.ndarray:
         Pt, logdet = _whitener(cov if ctype == "full" else cov[None], tied=ctype == "tied")
         if ctype == "tied":
             Pt, logdet = np.broadcast_to(Pt, (K, p, p)), np.broadcast_to(logdet, (K,))
-        shift = np.einsum("kj,kjl->kl", params.means, Pt)  # mu_k^T L_k^{-T}
     else:
         var = cov if ctype == "diag" else np.repeat(cov[:, None], p, axis=1)
         if np.any(var <= 0):
             k = int(np.argmin(var.min(axis=1)))
+            j = int(np.argmin(var[k]))
+            feature = f" along feature {j}" if ctype == "diag" else ""
             raise ValueError(
-                f"the variance of component {k} is {var[k].min()} <= 0 (a component "
-                "collapsed onto one point?): use reg_covar > 0 or a prior"
+                f"the variance of component {k}{feature} is {var[k, j]} <= 0 (a component "
+                "collapsed onto one point, or a constant feature?): use reg_covar > 0 or a "
+                "prior"
             )
         scale = 1.0 / np.sqrt(var)
         logdet = np.log(var).sum(axis=1)
     const = log_w - 0.5 * (p * _LOG_2PI + logdet)
     if K * N * p <= _BATCH:
+        Z = X - params.means[:, None, :]  # centre first, then whiten
         if ctype in ("full", "tied"):
-            Z = np.matmul(X, Pt)
-            Z -= shift[:, None, :]
+            Z = np.matmul(Z, Pt)
         else:
-            Z = X - params.means[:, None, :]
             Z *= scale[:, None, :]
         out = np.einsum("knj,knj->kn", Z, Z)
         out *= -0.5
@@ -309,11 +374,10 @@ def _log_joint(X: np.ndarray, params: GMMParams) -> np.ndarray:
         return out
     out = np.empty((K, N))
     for k in range(K):
+        Z = X - params.means[k]
         if ctype in ("full", "tied"):
-            Z = X @ Pt[k]
-            Z -= shift[k]
+            Z = Z @ Pt[k]
         else:
-            Z = X - params.means[k]
             Z *= scale[k]
         row = out[k]
         np.einsum("ij,ij->i", Z, Z, out=row)
@@ -364,25 +428,45 @@ def responsibilities(X: np.ndarray, params: GMMParams) -> np.ndarray:
 class SuffStats:
     """Expected sufficient statistics of a block of rows, additive over blocks.
 
+    Stored about centres :math:`c_k` (the means of the parameters they were computed at),
+    which are the same for every block at one :math:`\\theta`, so blocks add entry by entry
+    and exactly as the sums they are. Statistics about other centres (computed at another
+    :math:`\\theta`, as online EM combines them) are first moved onto the left operand's
+    centres, exactly: with :math:`\\delta_k = c_k - c'_k`,
+
+    .. math:: s'_k = s_k + n_k\\delta_k,\\qquad
+              S'_k = S_k + s_k\\delta_k^\\top + \\delta_k s_k^\\top + n_k\\delta_k\\delta_k^\\top
+
+    (:meth:`recentred`). Multiplying by a number :math:`a` scales every sum (``a * stats``)
+    but not the row count ``n``, so online EM's running averages
+    :math:`(1-\\gamma)\\hat s + \\gamma\\bar s` are ordinary expressions, and :func:`m_step`
+    (without a prior) is invariant to the scaling.
+
     Attributes
     ----------
     nk : ndarray, shape (K,)
-        :math:`\\sum_i \\gamma_{ik}`.
+        :math:`n_k = \\sum_i \\gamma_{ik}`.
     s1 : ndarray, shape (K, p)
-        :math:`\\sum_i \\gamma_{ik}(x_i - c_k)`.
+        :math:`s_k = \\sum_i \\gamma_{ik}(x_i - c_k)`.
     s2 : ndarray, shape (K, p, p), or (K, p) for ``"diag"``/``"spherical"``
-        :math:`\\sum_i \\gamma_{ik}(x_i - c_k)(x_i - c_k)^\\top` (its diagonal for the
+        :math:`S_k = \\sum_i \\gamma_{ik}(x_i - c_k)(x_i - c_k)^\\top` (its diagonal for the
         diagonal types).
     loglik : float
         :math:`\\sum_i \\log \\sum_k w_k N(x_i; \\mu_k, \\Sigma_k)` over the block, at the
-        parameters the statistics were computed at.
+        parameters the statistics were computed at (NaN once statistics from different
+        parameters are combined: it then belongs to no single :math:`\\theta`).
     n : int
-        Number of rows.
+        Number of rows the statistics summarise (sums add it; scaling leaves it).
     center : ndarray, shape (K, p)
-        The centres :math:`c_k` (the means of those parameters).
+        The centres :math:`c_k`.
     covariance_type : str
     entropy : float
-        :math:`-\\sum_i\\sum_k \\gamma_{ik}\\log\\gamma_{ik}` (for ICL), also additive.
+        :math:`-\\sum_i\\sum_k \\gamma_{ik}\\log\\gamma_{ik}` (for ICL), also additive (NaN
+        like ``loglik``).
+    log_prior : float
+        :math:`\\log p(\\theta)` under the prior of :class:`GMMSteps`, 0 without one. Not a
+        sum over rows: every block at one :math:`\\theta` carries the same value and a sum
+        keeps it, so ``loglik + log_prior`` is the log posterior MAP-EM ascends.
     """
 
     nk: np.ndarray
@@ -393,32 +477,71 @@ class SuffStats:
     center: np.ndarray
     covariance_type: str
     entropy: float = 0.0
+    log_prior: float = 0.0
+
+    def recentred(self, center: np.ndarray) -> SuffStats:
+        """The same statistics about the centres ``center`` (K, p) (formula above)."""
+        c = np.asarray(center, dtype=float)
+        if c.shape != self.center.shape:
+            raise ValueError(f"center must have shape {self.center.shape}, got {c.shape}")
+        delta = self.center - c  # x - c = (x - c_old) + delta
+        nk = self.nk
+        s1 = self.s1 + nk[:, None] * delta
+        if self.covariance_type in ("diag", "spherical"):
+            s2 = self.s2 + 2.0 * delta * self.s1 + nk[:, None] * delta * delta
+        else:
+            cross = np.einsum("ki,kj->kij", self.s1, delta)
+            s2 = (self.s2 + cross + cross.transpose(0, 2, 1)
+                  + nk[:, None, None] * np.einsum("ki,kj->kij", delta, delta))
+        return SuffStats(nk.copy(), s1, s2, self.loglik, self.n, c.copy(),
+                         self.covariance_type, self.entropy, self.log_prior)
 
     def __add__(self, other: SuffStats) -> SuffStats:
         if not isinstance(other, SuffStats):
             return NotImplemented
-        if other.covariance_type != self.covariance_type or not np.array_equal(
-            other.center, self.center
-        ):
+        if other.covariance_type != self.covariance_type or other.s2.shape != self.s2.shape:
             raise ValueError(
-                "only statistics computed at the same parameters (same centres, same "
-                "covariance_type) can be added"
+                "statistics of different models cannot be added: covariance_type "
+                f"{self.covariance_type!r} with shapes {self.s2.shape} vs "
+                f"{other.covariance_type!r} with {other.s2.shape}"
             )
+        if np.array_equal(other.center, self.center):
+            ll, ent = self.loglik + other.loglik, self.entropy + other.entropy
+            log_prior = self.log_prior
+        else:  # computed at other parameters: move onto our centres; no single theta
+            other = other.recentred(self.center)
+            ll = ent = log_prior = float("nan")
         return SuffStats(
             self.nk + other.nk,
             self.s1 + other.s1,
             self.s2 + other.s2,
-            self.loglik + other.loglik,
+            ll,
             self.n + other.n,
             self.center,
             self.covariance_type,
-            self.entropy + other.entropy,
+            ent,
+            log_prior,
         )
 
     def __radd__(self, other: Any) -> SuffStats:  # so that sum(list_of_stats) works
         if isinstance(other, int) and other == 0:
             return self
         return NotImplemented
+
+    def __mul__(self, a: Any) -> SuffStats:
+        """``a * stats``: every sum times the number ``a`` (the row count ``n`` stays)."""
+        if isinstance(a, bool) or not isinstance(a, numbers.Real):
+            return NotImplemented
+        a = float(a)
+        return SuffStats(a * self.nk, a * self.s1, a * self.s2, a * self.loglik, self.n,
+                         self.center, self.covariance_type, a * self.entropy, self.log_prior)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, a: Any) -> SuffStats:
+        if isinstance(a, bool) or not isinstance(a, numbers.Real):
+            return NotImplemented
+        return self * (1.0 / float(a))
 
 
 def suff_stats(X: np.ndarray, params: GMMParams) -> SuffStats:
@@ -556,8 +679,10 @@ def m_step(
     ``"full"``: :math:`\\Sigma_k = \\hat S_k + \\varepsilon I`; ``"tied"``:
     :math:`\\Sigma = \\sum_k n_k\\hat S_k/N + \\varepsilon I`; ``"diag"``: the diagonal of
     :math:`\\hat S_k` plus :math:`\\varepsilon`; ``"spherical"``: its mean plus
-    :math:`\\varepsilon`. (:math:`n_k` gets :math:`10\\epsilon_{\\rm mach}` added, as in
-    scikit-learn.) With ``prior`` (full only) the MAP update of :class:`GMMPrior`.
+    :math:`\\varepsilon`. (:math:`n_k` gets :math:`10\\epsilon_{\\rm mach}` times the weight
+    of one row, :math:`\\sum_k n_k/N`, added: scikit-learn's :math:`10\\epsilon_{\\rm mach}` for
+    counted rows, and scaled with the statistics, so that the M-step is invariant to scaling
+    them, as online EM needs.) With ``prior`` (full only) the MAP update of :class:`GMMPrior`.
 
     Raises
     ------
@@ -572,7 +697,8 @@ def m_step(
         raise TypeError(f"stats must be SuffStats (from suff_stats), got {type(stats).__name__}")
     ctype = stats.covariance_type
     K, p = stats.s1.shape
-    nk = stats.nk + _NK_EPS
+    row = stats.nk.sum() / stats.n if stats.n > 0 else 1.0  # the weight of one row
+    nk = stats.nk + _NK_EPS * row
     N = stats.n
     d = stats.s1 / nk[:, None]  # xbar_k - c_k
     means = stats.center + d
@@ -722,13 +848,26 @@ def kmeans(X: np.ndarray, centers: np.ndarray, max_iter: int = 100) -> KMeansRes
 
 
 def _from_hard_labels(
-    X: np.ndarray, labels: np.ndarray, K: int, covariance_type: str, reg_covar: float
+    X: np.ndarray, labels: np.ndarray, K: int, covariance_type: str, reg_covar: float,
+    centers: np.ndarray,
 ) -> GMMParams:
-    """M-step from 0/1 responsibilities (how scikit-learn starts from k-means labels)."""
+    """M-step from 0/1 responsibilities (how scikit-learn starts from k-means labels). A
+    centre that no point is nearest to keeps its place (not the origin), with a warning:
+    its component starts with weight ~1e-17."""
     gamma = np.zeros((X.shape[0], K))
     gamma[np.arange(X.shape[0]), labels] = 1.0
     nk = gamma.sum(axis=0)
     means = (gamma.T @ X) / (nk + _NK_EPS)[:, None]
+    empty = np.flatnonzero(nk == 0)
+    if empty.size:
+        means[empty] = centers[empty]
+        warnings.warn(
+            f"component(s) {empty.tolist()} of the start hold no points (a centre nearest to "
+            "none, or fewer distinct rows than n_components): they start with weight ~1e-17 "
+            "and a covariance of reg_covar * I",
+            UserWarning,
+            stacklevel=3,
+        )
     uniform = GMMParams(np.full(K, 1.0 / K), means, _unit_cov(K, X.shape[1], covariance_type),
                         covariance_type)
     return m_step(_stats_from_gamma(X, gamma, uniform), reg_covar=reg_covar)
@@ -774,12 +913,13 @@ def init_params(
     """
     X = _check_X(X)
     _check_type(covariance_type)
-    if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)):
-        raise TypeError(f"n_components must be an integer, got {n_components!r}")
-    if not 1 <= n_components <= X.shape[0]:
+    K = _check_n_components(n_components)
+    if K > X.shape[0]:
         raise ValueError(f"n_components must be in 1..N={X.shape[0]}, got {n_components}")
+    reg_covar = _check_reg_covar(reg_covar)
+    if method != "short-em":  # (short-em's own GMM warns)
+        _warn_few_distinct(X, K)
     rng = np.random.default_rng(seed)
-    K = int(n_components)
     if method in ("kmeans++", "kmeans"):
         centers = kmeans_plusplus(X, K, rng)
         if method == "kmeans":
@@ -809,27 +949,214 @@ def init_params(
             f"method must be 'kmeans++', 'kmeans', 'random' or 'short-em', got {method!r}"
         )
     labels = _sq_dist(X, centers).argmin(axis=1)
-    return _from_hard_labels(X, labels, K, covariance_type, reg_covar)
+    return _from_hard_labels(X, labels, K, covariance_type, reg_covar, centers)
 
 
-# ---- the model object for run_em ---------------------------------------------------------
+# ---- the EM steps on the flat vector: the streaming protocol, and GMM on data -------------
 
 
-class GMM:
+def _check_n_components(n_components: Any) -> int:
+    """``n_components`` as an int >= 1, or an error naming it (no bools, no floats)."""
+    if isinstance(n_components, bool) or not isinstance(n_components, numbers.Integral):
+        raise TypeError(f"n_components must be an integer, got {n_components!r}")
+    if n_components < 1:
+        raise ValueError(f"n_components must be >= 1, got {n_components!r}")
+    return int(n_components)
+
+
+def _check_reg_covar(reg_covar: Any) -> float:
+    if isinstance(reg_covar, bool) or not isinstance(reg_covar, numbers.Real):
+        raise TypeError(f"reg_covar must be a float >= 0, got {reg_covar!r}")
+    if not (np.isfinite(reg_covar) and reg_covar >= 0):
+        raise ValueError(f"reg_covar must be a finite float >= 0, got {reg_covar!r}")
+    return float(reg_covar)
+
+
+def _check_prior(prior: Any, p: int, covariance_type: str) -> GMMPrior | None:
+    if prior is None:
+        return None
+    if not isinstance(prior, GMMPrior):
+        raise TypeError(f"prior must be a GMMPrior or None, got {type(prior).__name__}")
+    if covariance_type != "full":
+        raise ValueError("prior (MAP-EM) is implemented for covariance_type='full' only")
+    if prior.scale.shape != (p, p):
+        raise ValueError(
+            f"prior.scale has shape {prior.scale.shape} but the data have p={p} features: "
+            f"the prior must be ({p}, {p})"
+        )
+    return prior
+
+
+def _n_distinct_at_least(X: np.ndarray, K: int) -> int:
+    """The number of distinct rows of ``X`` if it is below ``K``, else some number >= K
+    (looks at the first 8K rows first, so the usual case costs O(K log K))."""
+    rows = np.ascontiguousarray(X).view(np.dtype((np.void, X.dtype.itemsize * X.shape[1])))
+    if np.unique(rows[: 8 * K]).size >= K:
+        return K
+    return int(np.unique(rows).size)
+
+
+def _warn_few_distinct(X: np.ndarray, K: int, stacklevel: int = 3) -> None:
+    n_distinct = _n_distinct_at_least(X, K)
+    if n_distinct < K:
+        warnings.warn(
+            f"n_components={K} exceeds the number of distinct rows of X ({n_distinct}): "
+            "at most that many components can hold points; the others will be empty "
+            "(weight ~1e-17) or duplicates (scikit-learn warns alike)",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
+
+
+class GMMSteps:
+    """The EM steps of a K-component mixture in p dimensions, without the data: the
+    protocol of :mod:`em_helpers.streaming`.
+
+    ``suff_stats(theta, chunk) -> SuffStats`` (additive over chunks of rows) and
+    ``m_step(stats) -> theta`` on the flat vector :math:`\\theta` of :meth:`GMMParams.pack`,
+    so that ``chunked_em(steps.suff_stats, steps.m_step, chunks, start.pack())``,
+    ``dask_em(...)`` and ``online_em(...)`` fit the mixture as they are. The statistics
+    carry each chunk's log-likelihood (and the log prior under MAP-EM), which those
+    functions use for the ascent check at no extra pass.
+
+    Parameters
+    ----------
+    n_components : int
+        :math:`K \\ge 1`.
+    n_features : int
+        :math:`p \\ge 1`.
+    covariance_type : {"full", "tied", "diag", "spherical"}
+    reg_covar : float
+        :math:`\\varepsilon \\ge 0` added to the covariance diagonals in the M-step.
+    prior : GMMPrior, optional
+        MAP-EM (``"full"`` only).
+    """
+
+    def __init__(
+        self,
+        n_components: int,
+        n_features: int,
+        covariance_type: str = "full",
+        *,
+        reg_covar: float = 1e-6,
+        prior: GMMPrior | None = None,
+    ):
+        self.K = _check_n_components(n_components)
+        if isinstance(n_features, bool) or not isinstance(n_features, numbers.Integral) \
+                or n_features < 1:
+            raise ValueError(f"n_features must be an integer >= 1, got {n_features!r}")
+        self.p = int(n_features)
+        self.covariance_type = _check_type(covariance_type)
+        self.reg_covar = _check_reg_covar(reg_covar)
+        self.prior = _check_prior(prior, self.p, self.covariance_type)
+
+    def params(self, theta: np.ndarray | GMMParams) -> GMMParams:
+        """:class:`GMMParams` from the flat vector (checked: weights, symmetric positive
+        definite covariances); a :class:`GMMParams` is returned as it is."""
+        if isinstance(theta, GMMParams):
+            if theta.covariance_type != self.covariance_type or \
+                    theta.means.shape != (self.K, self.p):
+                raise ValueError(
+                    f"theta must be a {self.covariance_type!r} mixture with K={self.K}, "
+                    f"p={self.p}, got {theta.covariance_type!r} with means {theta.means.shape}"
+                )
+            return theta
+        return GMMParams.unpack(theta, self.K, self.p, self.covariance_type)
+
+    def suff_stats(self, theta: np.ndarray | GMMParams, chunk: np.ndarray) -> SuffStats:
+        """E-step on a chunk of rows: :func:`suff_stats` at ``theta`` (with the log prior
+        :math:`\\log p(\\theta)` in ``log_prior`` under MAP-EM)."""
+        return self._suff_stats(self.params(theta), _check_X(chunk, self.p))
+
+    def _suff_stats(self, params: GMMParams, X: np.ndarray) -> SuffStats:
+        stats = _suff_stats(X, params)
+        if self.prior is not None:
+            stats.log_prior = log_prior(params, self.prior)
+        return stats
+
+    def m_step(self, stats: SuffStats) -> np.ndarray:
+        """:func:`m_step` with this model's ``reg_covar`` and prior, packed flat."""
+        if not isinstance(stats, SuffStats):
+            raise TypeError(
+                f"stats must be SuffStats (from suff_stats), got {type(stats).__name__}"
+            )
+        if stats.covariance_type != self.covariance_type or stats.s1.shape != (self.K, self.p):
+            raise ValueError(
+                f"stats are for a {stats.covariance_type!r} mixture with (K, p) = "
+                f"{stats.s1.shape}, this model is {self.covariance_type!r} with "
+                f"({self.K}, {self.p})"
+            )
+        return m_step(stats, reg_covar=self.reg_covar, prior=self.prior).pack()
+
+    def valid(self, theta: np.ndarray) -> bool:
+        """Whether ``theta`` is a mixture: weights in (0, 1] summing to 1, covariances
+        symmetric positive definite (for ``accelerate="squarem", valid=steps.valid``)."""
+        try:
+            params = self.params(theta)
+        except ValueError:
+            return False
+        return bool(np.all(params.weights > 0))
+
+    def names(self) -> list[str]:
+        """Labels of the entries of the flat vector (``w1``, ``mu1[0]``, ``cov(0, 0, 0)``...)."""
+        K, p = self.K, self.p
+        names = [f"w{k + 1}" for k in range(K)]
+        names += [f"mu{k + 1}[{j}]" for k in range(K) for j in range(p)]
+        shape = {"full": (K, p, p), "tied": (p, p), "diag": (K, p), "spherical": (K,)}[
+            self.covariance_type
+        ]
+        names += [f"cov{idx}" for idx in np.ndindex(*shape)]
+        return names
+
+    def scale(self, X: np.ndarray) -> np.ndarray:
+        """Data units of every entry of the flat vector, for ``run_em(scale=...)``.
+
+        Weights: 1; means: the standard deviation :math:`s_j` of feature :math:`j`;
+        covariance entries :math:`(i, j)`: :math:`s_i s_j` (``"diag"``: :math:`s_j^2`,
+        ``"spherical"``: the mean of :math:`s_j^2`). An entry smaller than its unit is then
+        judged in absolute terms (``tol`` times the unit), and a step at the round-off of
+        the unit, where EM computed in floating point can move no further, is recognised
+        as such (a covariance entry or a mean near 0 carries round-off of the data's
+        size, not of its own).
+        """
+        X = _check_X(X, self.p)
+        sd = X.std(axis=0)
+        K, p = self.K, self.p
+        cov = {
+            "full": np.broadcast_to(np.outer(sd, sd), (K, p, p)),
+            "tied": np.outer(sd, sd),
+            "diag": np.broadcast_to(sd**2, (K, p)),
+            "spherical": np.full(K, np.mean(sd**2)),
+        }[self.covariance_type]
+        return np.concatenate([np.ones(K), np.tile(sd, K), np.ravel(cov)])
+
+
+class GMM(GMMSteps):
     """EM for a K-component mixture on data ``X``, shaped for :func:`em_helpers.run_em`.
 
     ``e_step(theta) -> SuffStats``, ``m_step(stats) -> theta`` and ``loglik(theta)`` work on
-    the flat vector of :meth:`GMMParams.pack`; :meth:`fit` runs :func:`run_em`.
+    the flat vector of :meth:`GMMParams.pack`; :meth:`fit` runs :func:`run_em`. The
+    model keeps a read-only copy of ``X``: changing the caller's array afterwards changes
+    nothing here.
 
     Parameters
     ----------
     X : array, shape (N, p)
     n_components : int
+        :math:`1 \\le K \\le N` (a warning when ``X`` has fewer than K distinct rows).
     covariance_type : {"full", "tied", "diag", "spherical"}
     reg_covar : float
         :math:`\\varepsilon \\ge 0` added to the covariance diagonals in the M-step.
     prior : GMMPrior, optional
         MAP-EM; ``loglik`` then returns the log posterior (up to a constant).
+
+    Raises
+    ------
+    ValueError
+        K outside 1..N; with ``reg_covar=0`` and no prior, a constant column of ``X``
+        (every covariance would be singular along it); a prior of another dimension.
+    TypeError
+        A non-integer ``n_components`` (``2.7``, ``True``), ``reg_covar`` not a number.
     """
 
     def __init__(
@@ -841,74 +1168,50 @@ class GMM:
         reg_covar: float = 1e-6,
         prior: GMMPrior | None = None,
     ):
-        self.X = _check_X(X)
-        self.K = int(n_components)
-        self.covariance_type = _check_type(covariance_type)
-        if not np.isfinite(reg_covar) or reg_covar < 0:
-            raise ValueError(f"reg_covar must be a finite float >= 0, got {reg_covar!r}")
-        self.reg_covar = float(reg_covar)
-        self.prior = prior
-        if prior is not None and covariance_type != "full":
-            raise ValueError("prior (MAP-EM) is implemented for covariance_type='full' only")
+        X = np.array(_check_X(X), dtype=float, order="C", copy=True)
+        X.flags.writeable = False
+        super().__init__(n_components, X.shape[1], covariance_type, reg_covar=reg_covar,
+                         prior=prior)
+        if self.K > X.shape[0]:
+            raise ValueError(
+                f"n_components={self.K} exceeds the number of rows N={X.shape[0]}"
+            )
+        if self.reg_covar == 0 and self.prior is None:
+            const = np.flatnonzero(np.ptp(X, axis=0) == 0)
+            if const.size:
+                raise ValueError(
+                    f"column {int(const[0])} of X is constant ({X[0, const[0]]!r}): with "
+                    "reg_covar=0 every component's variance along it would be 0; drop the "
+                    "column, or use reg_covar > 0 or a prior"
+                )
+        _warn_few_distinct(X, self.K)
+        self.X = X
         self._cache: tuple[bytes, SuffStats] | None = None
 
     def _stats(self, theta: np.ndarray) -> SuffStats:
-        """:func:`suff_stats` at ``theta``, kept for the next call at the same point
-        (:func:`run_em` asks for :math:`\\ell(\\theta)` and then the E-step at that
-        :math:`\\theta`: one pass over the data serves both)."""
+        """:meth:`suff_stats` on all of ``X`` at ``theta``, kept for the next call at the same
+        point (:func:`run_em` asks for :math:`\\ell(\\theta)` and then the E-step at that
+        :math:`\\theta`: one pass over the data serves both). ``X`` is a private read-only
+        copy, so :math:`\\theta` alone keys the cache."""
         theta = np.asarray(theta, dtype=float)
         key = theta.tobytes()
         if self._cache is None or self._cache[0] != key:
-            self._cache = (key, _suff_stats(self.X, self.params(theta)))
+            self._cache = (key, self._suff_stats(self.params(theta), self.X))
         return self._cache[1]
-
-    @property
-    def p(self) -> int:
-        return self.X.shape[1]
-
-    def params(self, theta: np.ndarray) -> GMMParams:
-        return GMMParams.unpack(theta, self.K, self.p, self.covariance_type)
 
     def e_step(self, theta: np.ndarray) -> SuffStats:
         return self._stats(theta)
 
-    def m_step(self, stats: SuffStats) -> np.ndarray:
-        return m_step(stats, reg_covar=self.reg_covar, prior=self.prior).pack()
-
     def step(self, params: GMMParams) -> GMMParams:
         """One EM iteration on :class:`GMMParams`."""
-        return m_step(_suff_stats(self.X, params), reg_covar=self.reg_covar, prior=self.prior)
+        return m_step(_suff_stats(self.X, self.params(params)), reg_covar=self.reg_covar,
+                      prior=self.prior)
 
     def loglik(self, theta: np.ndarray) -> float:
-        ll = self._stats(theta).loglik
-        if self.prior is not None:
-            ll += log_prior(self.params(theta), self.prior)
-        return ll
-
-    def valid(self, theta: np.ndarray) -> bool:
-        """Whether ``theta`` is a mixture: weights in [0, 1] summing to 1, covariances
-        positive definite (for ``run_em(..., accelerate="squarem", valid=model.valid)``)."""
-        try:
-            params = self.params(theta)
-            if np.any(params.weights <= 0):
-                return False
-            cov = params.covariances
-            if self.covariance_type in ("diag", "spherical"):
-                return bool(np.all(cov > 0))
-            _cholesky(cov, "?")
-            return True
-        except ValueError:
-            return False
-
-    def names(self) -> list[str]:
-        K, p = self.K, self.p
-        names = [f"w{k + 1}" for k in range(K)]
-        names += [f"mu{k + 1}[{j}]" for k in range(K) for j in range(p)]
-        shape = {"full": (K, p, p), "tied": (p, p), "diag": (K, p), "spherical": (K,)}[
-            self.covariance_type
-        ]
-        names += [f"cov{idx}" for idx in np.ndindex(*shape)]
-        return names
+        """:math:`\\ell(\\theta)`, or the log posterior :math:`\\ell(\\theta) + \\log p(\\theta)`
+        under MAP-EM (from the same pass as the E-step)."""
+        stats = self._stats(theta)
+        return stats.loglik + stats.log_prior
 
     def fit(
         self,
@@ -924,14 +1227,20 @@ class GMM:
         The ascent check is on by default only when the M-step is an exact argmax (no
         ``reg_covar`` floor, or MAP-EM, whose log posterior ascends); a floor
         :math:`\\varepsilon > 0` is not the argmax of :math:`Q`, so :math:`\\ell` may dip by
-        a tiny amount.
+        a tiny amount. Unless ``scale`` is given, the data units of :meth:`scale` are passed
+        to :func:`run_em`.
         """
+        if not isinstance(start, GMMParams):
+            raise TypeError(
+                f"start must be GMMParams (e.g. from init_params), got {type(start).__name__}"
+            )
         if start.covariance_type != self.covariance_type or start.means.shape != (self.K, self.p):
             raise ValueError(
                 f"start must be a {self.covariance_type!r} mixture with K={self.K}, p={self.p}"
             )
         if check_ascent is None:
             check_ascent = self.reg_covar == 0 or self.prior is not None
+        kwargs.setdefault("scale", self.scale(self.X))
         res = run_em(
             self.e_step, self.m_step, start.pack(), loglik=self.loglik, tol=tol,
             max_iter=max_iter, names=self.names(), check_ascent=check_ascent, **kwargs,

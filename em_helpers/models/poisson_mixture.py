@@ -30,9 +30,45 @@ HASSELBLAD = np.array([162, 267, 271, 185, 111, 61, 27, 8, 3, 1], dtype=float)
 
 @dataclass(frozen=True)
 class PoissonMixture:
-    """EM steps of the two-component Poisson mixture for frequencies ``freq[k]`` of count k."""
+    """EM steps of the two-component Poisson mixture for frequencies ``freq[k]`` of count k.
+
+    Parameters
+    ----------
+    freq : array of shape (m,)
+        :math:`n_k \\ge 0` for :math:`k = 0, \\dots, m-1`: finite, not all zero (whole numbers
+        for counted data, though expected counts are accepted). Stored as a read-only float
+        copy.
+
+    Raises
+    ------
+    TypeError
+        ``freq`` not an array of real numbers (strings, booleans, complex, None).
+    ValueError
+        ``freq`` not 1-D or empty, with a negative, NaN or infinite entry, or all zero.
+    """
 
     freq: np.ndarray = field(default_factory=HASSELBLAD.copy)
+
+    def __post_init__(self) -> None:
+        value = self.freq
+        if value is None or isinstance(value, (str, bytes)):
+            raise TypeError(f"freq must be a 1-D array of frequencies, got {value!r}")
+        arr = np.asarray(value)
+        if arr.dtype == bool or np.iscomplexobj(arr) or not np.issubdtype(arr.dtype, np.number):
+            raise TypeError(f"freq must hold real numbers, got dtype {arr.dtype}")
+        arr = np.array(arr, dtype=float)
+        if arr.ndim != 1 or arr.size == 0:
+            raise ValueError(f"freq must be a non-empty 1-D array, got shape {arr.shape}")
+        if not np.all(np.isfinite(arr)):
+            bad = int(np.flatnonzero(~np.isfinite(arr))[0])
+            raise ValueError(f"freq[{bad}] = {arr[bad]}: frequencies must be finite")
+        if np.any(arr < 0):
+            bad = int(np.flatnonzero(arr < 0)[0])
+            raise ValueError(f"freq[{bad}] = {arr[bad]:g}: frequencies must be >= 0")
+        if not arr.sum() > 0:
+            raise ValueError("freq is all zero: there are no observations")
+        arr.flags.writeable = False
+        object.__setattr__(self, "freq", arr)
 
     @property
     def k(self) -> np.ndarray:

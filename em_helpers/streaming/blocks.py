@@ -1,20 +1,24 @@
 """Additive statistics as pytrees, and data that arrive in chunks.
 
 A chunk's expected sufficient statistics are a small *pytree* (an array, or a tuple, list or
-dict of arrays) that adds over chunks: :func:`tree_sum` adds them (pairwise, for accuracy);
-:class:`SeededBlocks` regenerates block ``b`` of a large simulated data set from its own seed,
-so :math:`10^8` points are never in memory and numpy and Dask see the same numbers.
+dict of arrays, or an object that adds with ``+``) that adds over chunks: :func:`tree_sum`
+adds them; :func:`stats_loglik` reads the log-likelihood they may carry; :class:`SeededBlocks`
+regenerates block ``b`` of a large simulated data set from its own seed, so :math:`10^8`
+points are never in memory and numpy and Dask see the same numbers.
 """
 
 from __future__ import annotations
 
+import copy
 import numbers
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ['SeededBlocks', 'tree_map', 'tree_sum']
+from ..core.loop import EMResult, run_em
+
+__all__ = ['SeededBlocks', 'stats_loglik', 'tree_map', 'tree_sum']
 
 
 # ---- additive pytrees -------------------------------------------------------------------
@@ -69,6 +73,109 @@ def _pairwise_sum(parts: Sequence[Any]) -> Any:
     return tree_sum(parts)
 
 
+def _copy_leaf(leaf: Any) -> Any:
+    if isinstance(leaf, (numbers.Number, np.ndarray, np.generic)):
+        return np.array(leaf, dtype=float)
+    return copy.deepcopy(leaf)
+
+
+def tree_copy(tree: Any) -> Any:
+    """A deep copy of a pytree of statistics (so an ``m_step`` that changes its argument in
+    place cannot change the caller's statistics)."""
+    return tree_map(_copy_leaf, tree)
+
+
+def _real(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.ndarray, np.generic)):
+        return None
+    arr = np.asarray(value)
+    if arr.size != 1 or not np.issubdtype(arr.dtype, np.number):
+        return None
+    return float(arr.reshape(()))
+
+
+def stats_loglik(stats: Any) -> float | None:
+    """The observed-data log-likelihood that summed statistics carry, or None.
+
+    The protocol of :mod:`em_helpers.streaming`: statistics may carry each chunk's
+    :math:`\\ell_c(\\theta) = \\sum_{i \\in c}\\log p(x_i \\mid \\theta)`, additive like the rest,
+    as an attribute ``loglik`` (:class:`em_helpers.models.gmm.SuffStats`) or a dict key
+    ``"loglik"``. The total is :math:`\\ell(\\theta)`, plus the attribute ``log_prior`` when
+    the statistics have one (MAP-EM ascends the log posterior; the prior is not a sum over
+    chunks, so only an object that keeps it once can carry it).
+    """
+    if isinstance(stats, dict):
+        return _real(stats["loglik"]) if "loglik" in stats else None
+    value = _real(getattr(stats, "loglik", None))
+    if value is None:
+        return None
+    prior = _real(getattr(stats, "log_prior", 0.0))
+    return value + (0.0 if prior is None else prior)
+
+
+class _Passes:
+    """One E-step pass per point: ``get(theta)`` runs ``pass_fn(theta)`` unless the last call
+    was at the same :math:`\\theta` (:func:`~em_helpers.run_em` asks for :math:`\\ell(\\theta)`
+    and then the E-step at that :math:`\\theta`; one pass serves both). ``n_passes`` counts
+    the passes made."""
+
+    def __init__(self, pass_fn: Callable[[Any], Any]):
+        self.pass_fn = pass_fn
+        self.n_passes = 0
+        self._key: bytes | None = None
+        self._stats: Any = None
+        self._ll: float | None = None
+
+    @staticmethod
+    def _key_of(theta: Any) -> bytes:
+        return np.ascontiguousarray(theta, dtype=float).tobytes()
+
+    def get(self, theta: Any) -> Any:
+        key = self._key_of(theta)
+        if key != self._key:
+            self._stats = self.pass_fn(theta)
+            self._ll = stats_loglik(self._stats)  # read now: m_step may change the stats
+            self._key = key
+            self.n_passes += 1
+        return self._stats
+
+    def loglik(self, theta: Any) -> float:
+        self.get(theta)
+        if self._ll is None:
+            raise TypeError("the statistics carry no loglik (see stats_loglik)")
+        return self._ll
+
+
+def _em_with_passes(passes: _Passes, m_step: Callable[[Any], Any], theta0: Any,
+                    run_em_kwargs: dict[str, Any]) -> EMResult:
+    """:func:`run_em` with ``passes.get`` as the E-step and, unless ``loglik`` is among the
+    keywords (None switches it off), the log-likelihood the statistics carry, checked for
+    at ``theta0`` (whose pass the first E-step then reuses)."""
+    kwargs = dict(run_em_kwargs)
+    if "loglik" not in kwargs and _plausible_start(theta0, kwargs.get("valid")):
+        passes.get(theta0)
+        if passes._ll is not None:
+            kwargs["loglik"] = passes.loglik
+    return run_em(passes.get, m_step, theta0, **kwargs)
+
+
+def _plausible_start(theta0: Any, valid: Any) -> bool:
+    """Whether ``theta0`` is worth a pass before :func:`run_em` checks it (a finite real
+    vector inside ``valid``); otherwise run_em's own error is the one to see."""
+    try:
+        theta = np.asarray(theta0, dtype=float)
+    except (TypeError, ValueError):
+        return False
+    if theta.ndim > 1 or theta.size == 0 or not np.all(np.isfinite(theta)):
+        return False
+    if valid is not None:
+        try:
+            return callable(valid) and bool(valid(theta0 if np.ndim(theta0) == 0 else theta))
+        except Exception:  # noqa: BLE001 - run_em reports a failing valid itself
+            return False
+    return True
+
+
 # ---- chunks in memory, or regenerated from a seed ---------------------------------------
 
 
@@ -120,7 +227,13 @@ class SeededBlocks:
         return len(self.sizes)
 
     def block(self, b: int) -> np.ndarray:
-        """Block ``b`` as a numpy array (drawn now)."""
+        """Block ``b`` (``0 <= b < len(self)``) as a numpy array (drawn now)."""
+        if isinstance(b, bool) or not isinstance(b, numbers.Integral):
+            raise TypeError(f"b must be an integer block index, got {b!r}")
+        if not 0 <= b < len(self):
+            raise ValueError(f"b must be in 0..{len(self) - 1} (there are {len(self)} blocks), "
+                             f"got {b}")
+        b = int(b)
         size = self.sizes[b]
         out = np.asarray(self.draw(np.random.default_rng([self.seed, b]), size))
         if out.shape != (size, *self.tail):
@@ -149,6 +262,8 @@ def _chunk_source(chunks: Any) -> Callable[[], Iterable[np.ndarray]]:
         return chunks
     if isinstance(chunks, np.ndarray):
         raise TypeError("chunks is one array: pass a list of chunks, e.g. np.array_split(x, k)")
+    if isinstance(chunks, (str, bytes)):
+        raise TypeError(f"chunks must be a sequence of arrays, got the string {chunks!r}")
     if isinstance(chunks, Iterator):
         raise TypeError(
             "chunks is an iterator, which one EM pass would exhaust: pass a sequence, a "

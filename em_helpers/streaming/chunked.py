@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ..core.loop import EMResult, run_em
-from .blocks import _chunk_source, tree_sum
+from ..core.loop import EMResult
+from .blocks import _chunk_source, _em_with_passes, _Passes, tree_sum
 
 __all__ = ['chunked_e_step', 'chunked_em']
 
@@ -20,6 +20,9 @@ def chunked_e_step(suff_stats: Callable[[Any, np.ndarray], Any], theta: Any,
     ``chunks`` is a sequence of arrays (``np.array_split(x, k)``), a :class:`SeededBlocks`,
     or a function returning a fresh iterable of chunks. One chunk is the in-memory E-step.
     """
+    if not callable(suff_stats):
+        raise TypeError(f"suff_stats must be a callable suff_stats(theta, chunk), "
+                        f"got {suff_stats!r}")
     source = _chunk_source(chunks)
     return tree_sum(suff_stats(theta, c) for c in source())
 
@@ -28,9 +31,16 @@ def chunked_em(suff_stats: Callable[[Any, np.ndarray], Any], m_step: Callable[[A
                chunks: Any, theta0: Any, **run_em_kwargs: Any) -> EMResult:
     """:func:`~em_helpers.run_em` with :func:`chunked_e_step` as the E-step.
 
-    Every EM map evaluation is one pass over the chunks: ``res.n_evals`` passes in all
-    (plus one per iteration for ``loglik`` if it, too, reads the data).
+    Every EM map evaluation is one pass over the chunks. When the statistics carry the
+    log-likelihood (:func:`~em_helpers.streaming.stats_loglik`: a ``loglik`` attribute or
+    key), :math:`\\ell(\\theta)` is read from the pass at :math:`\\theta` that the next E-step
+    uses anyway, so the ascent check and ``res.logliks`` cost no extra pass: ``n_evals + 1``
+    passes in all for plain EM (the last for :math:`\\ell` at the final iterate). Pass
+    ``loglik=`` to use your own function instead (``loglik=None``: none).
     """
+    if not callable(suff_stats):
+        raise TypeError(f"suff_stats must be a callable suff_stats(theta, chunk), "
+                        f"got {suff_stats!r}")
     source = _chunk_source(chunks)
-    return run_em(lambda th: tree_sum(suff_stats(th, c) for c in source()), m_step, theta0,
-                  **run_em_kwargs)
+    passes = _Passes(lambda th: tree_sum(suff_stats(th, c) for c in source()))
+    return _em_with_passes(passes, m_step, theta0, run_em_kwargs)
