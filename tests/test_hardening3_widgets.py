@@ -110,6 +110,8 @@ def test_an_update_that_displays_by_itself_keeps_only_the_figure_on_display(
     for k in range(1, 8):
         control.value = k
         assert len(plt.get_fignums()) == 1  # the one on display, closed once replaced
+    on_display = plt.get_fignums()
+    assert ex.check_ends() == 2 and plt.get_fignums() == on_display  # a sweep leaves it
     ex.detach()
     assert plt.get_fignums() == []
 
@@ -314,3 +316,20 @@ def test_ladder_limit_is_the_smallest_rung_at_or_above(value):
 def test_ladder_limit_bad_input_names_the_argument(kwargs, error, match):
     with pytest.raises(error, match=match):
         emh.ladder_limit(**kwargs)
+
+
+def test_an_explorer_whose_first_draw_fails_does_not_follow_the_controls():
+    control = widgets.IntSlider(min=0, max=10)
+    calls = []
+
+    def update(k):
+        calls.append(k)
+        raise ValueError("a bug in the cell")
+
+    with pytest.raises(ValueError, match="a bug in the cell"):
+        emh.explore(update, {"k": control})
+    control.value = 3  # the failed explorer is not attached
+    assert calls == [0]
+    ok = emh.explore(lambda k: calls.append(k), {"k": control})  # the fixed cell
+    control.value = 4
+    assert calls == [0, 3, 4] and ok.attached

@@ -451,7 +451,11 @@ class Explorer(widgets.VBox):
                 )
             w.observe(self._on_change, "value")
             _DRIVERS[w] = weakref.ref(self)
-        self._show(self.values(), strict=True)
+        try:
+            self._show(self.values(), strict=True)
+        except BaseException:
+            self.detach()  # no half-built explorer left calling update on every move
+            raise
 
     def _unique_controls(self) -> list[widgets.Widget]:
         seen: dict[int, widgets.Widget] = {}
@@ -603,10 +607,12 @@ class Explorer(widgets.VBox):
                 self.message = "This setting cannot be drawn: " + problems[-1].short()
                 return self._blank_png(fig, self.message), problems
             finally:
-                if displayed:  # on display now: closed once the next call replaces them
+                if not show:  # a sweep: what is on display stays
+                    _close_pyplot(opened)
+                elif displayed:  # on display now: closed once the next call replaces them
                     _close_pyplot(self._displayed)
                     self._displayed = opened
-                else:
+                else:  # the output now shows this call's image
                     _close_pyplot([*self._displayed, *opened])
                     self._displayed = []
 
