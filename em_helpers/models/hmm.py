@@ -229,14 +229,20 @@ def _block_length(n: int) -> int:
 
 
 def _fb_scaled(
-    p: np.ndarray, gamma: np.ndarray, delta: np.ndarray, posteriors: bool = True
+    p: np.ndarray,
+    gamma: np.ndarray,
+    delta: np.ndarray,
+    posteriors: bool = True,
+    block: int | None = None,
 ) -> tuple[float, np.ndarray | None, np.ndarray | None]:
     """Blockwise scaled forward–backward on state-major emission weights.
 
     ``p`` is (m, T), positive up to underflow, each column scaled by a positive constant
     (its log is added to the log-likelihood by the caller). Returns the log of the
     likelihood of the scaled weights, the posteriors (m, T) and the expected transition
-    counts (m, m) (None, None with ``posteriors=False``: the forward pass only).
+    counts (m, m) (None, None with ``posteriors=False``: the forward pass only). ``block``
+    overrides the block length (``bench/bench_hmm.py`` compares them; ``T - 1`` is the
+    plain one-step-at-a-time recursion).
     """
     m, T = p.shape
     a0 = delta * p[:, 0]
@@ -248,7 +254,7 @@ def _fb_scaled(
     if n == 0:
         gam = a0[:, None].copy() if posteriors else None
         return float(np.log(c0)), gam, np.zeros((m, m)) if posteriors else None
-    L = _block_length(n)
+    L = _block_length(n) if block is None else max(1, min(int(block), n))
     B = -(-n // L)
     pad = B * L - n
     # emission weights of steps t = 1 .. T-1 (0-based), padded with ones: a padded step
