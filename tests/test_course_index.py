@@ -1,8 +1,9 @@
 """The course index, thumbnails and navigation (``make nav``, ``make figures``, ``make site``).
 
 The first three tests read the repository: every notebook has a title, a one-line
-description and an up-to-date thumbnail, appears in the README table and the site's landing
-page, and starts and ends with the navigation cells that chain it to its neighbours. The
+description and an up-to-date thumbnail, appears in the README table and in the index next
+to the notebooks, and starts and ends with the navigation cells that chain it to its
+neighbours. The
 rest check the tools themselves on small notebooks written into a temporary folder.
 """
 
@@ -109,7 +110,7 @@ def test_nav_is_idempotent_and_leaves_code_cells_alone(course_root):
     before = {p.name: _cells(p) for p in (course_root / "notebooks").glob("*.ipynb")}
     assert course_nav.problems(course_root)  # stale before
     changed = course_nav.update(course_root)
-    assert len(changed) == 5  # three notebooks, README, landing page
+    assert len(changed) == 5  # three notebooks, README, notebooks/README.md
     assert course_nav.update(course_root) == []  # a second run changes nothing
     assert course_nav.problems(course_root) == []
     for name, old in before.items():
@@ -124,13 +125,16 @@ def test_nav_is_idempotent_and_leaves_code_cells_alone(course_root):
         for stem in ("01_first", "02_second", "03_third")
     )
     assert "".join(second[0]["source"]) == (
-        "[Course index](../README.md) · Previous: [1. First](01_first.ipynb) · "
+        "[Course index](README.md) · Previous: [1. First](01_first.ipynb) · "
         "Next: [3. Third](03_third.ipynb)"
     )
     assert "Previous" not in "".join(first[0]["source"])
     assert "Next" not in "".join(third[0]["source"])
     assert "".join(first[-1]["source"]).startswith("**Next:** [2. Second](02_second.ipynb)")
-    assert "../README.md" in "".join(third[-1]["source"])
+    assert "(README.md)" in "".join(third[-1]["source"])
+    index = (course_root / "notebooks" / "README.md").read_text()
+    assert "**Start with [1. First](01_first.ipynb).**" in index
+    assert "- **[3. Third](03_third.ipynb)** (" in index
 
     readme = (course_root / "README.md").read_text()
     assert "old table" not in readme and readme.endswith("\n\nEnd.\n")
@@ -150,7 +154,7 @@ def test_nav_follows_a_renamed_title_and_a_new_notebook(course_root):
         "notebooks/03_third.ipynb",
         "notebooks/04_fourth.ipynb",
         "README.md",
-        "docs/intro.md",
+        "notebooks/README.md",
     }
     course_nav.update(course_root)
     second = "".join(_cells(course_root / "notebooks" / "02_second.ipynb")[0]["source"])
@@ -160,6 +164,10 @@ def test_nav_follows_a_renamed_title_and_a_new_notebook(course_root):
 def test_missing_description_and_markers_are_named(course_root):
     nb = nbformat.read(course_root / "notebooks" / "01_first.ipynb", as_version=4)
     del nb.metadata["description"]
+    nbformat.write(nb, course_root / "notebooks" / "01_first.ipynb")
+    # without a description, the first paragraph under the title stands in
+    assert course_index.course(course_root)[0].description == "Some text."
+    nb.cells[0].source = "# 1. First"
     nbformat.write(nb, course_root / "notebooks" / "01_first.ipynb")
     with pytest.raises(ValueError, match="01_first.ipynb: no description"):
         course_index.course(course_root)

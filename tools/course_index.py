@@ -1,9 +1,11 @@
 """The course in reading order: every notebook's title, one line on what it teaches, its thumbnail.
 
-One source for the README table, the site's landing page and the navigation cells
-(``make nav``) and for the thumbnails (``make figures``). A notebook joins by itself when it
-is saved as ``notebooks/NN_name.ipynb``; it needs one line in :data:`DESCRIPTIONS` (or a
-``"description"`` string in its notebook metadata) and ``make figures`` for its thumbnail.
+One source for the README table, the site's landing page, the notebooks' own index
+(``notebooks/README.md``) and the navigation cells (``make nav``), for the thumbnails
+(``make figures``) and for the app index (``make app``). A notebook joins by itself when it
+is saved as ``notebooks/NN_name.ipynb``: its description is its line in
+:data:`DESCRIPTIONS`, else the ``"description"`` string in its notebook metadata, else the
+first paragraph under its title; ``make figures`` makes its thumbnail.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ __all__ = [
     "Entry",
     "course",
     "index_table",
+    "intro_of",
+    "minutes_of",
     "notebook_paths",
     "replace_index",
     "title_of",
@@ -84,11 +88,23 @@ _NOTEBOOK = re.compile(r"^\d\d_[A-Za-z0-9_]+\.ipynb$")
 
 @dataclass(frozen=True)
 class Entry:
-    """One notebook of the course: ``path`` relative to the root, ``title``, ``description``."""
+    """One notebook of the course: ``path`` relative to the root, ``title``, ``description``,
+    and ``minutes``, the time it takes to work through (:func:`minutes_of`)."""
 
     path: Path
     title: str
     description: str
+    minutes: int = 0
+
+    @property
+    def number(self) -> int:
+        """The notebook's number, from its file name (``03_gaussian_mixture`` -> 3)."""
+        return int(self.path.name[:2])
+
+    @property
+    def short_title(self) -> str:
+        """The title without its leading number (``3. A mixture...`` -> ``A mixture...``)."""
+        return re.sub(r"^\d+\.\s*", "", self.title)
 
     @property
     def stem(self) -> str:
@@ -116,19 +132,69 @@ def title_of(nb: nbformat.NotebookNode, name: str = "notebook") -> str:
     raise ValueError(f"{name}: no level-1 heading ('# N. Title') in any markdown cell")
 
 
+def intro_of(nb: nbformat.NotebookNode) -> str:
+    """The first paragraph of prose under the notebook's title (markup stripped), or ""."""
+    seen_title = False
+    for cell in nb.cells:
+        if cell.cell_type != "markdown" or cell.metadata.get("course_nav"):
+            continue
+        for para in re.split(r"\n\s*\n", cell.source):
+            para = para.strip()
+            if para.startswith("# "):
+                seen_title = True
+                para = "\n".join(para.splitlines()[1:]).strip()
+            if seen_title and para.startswith("#"):
+                return ""  # a section starts before any introduction
+            if not seen_title or not para or para.startswith(("$$", "|", "```", "<")):
+                continue
+            text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", para)  # links -> their text
+            return " ".join(text.replace("*", "").split())
+    return ""
+
+
+#: Reading speed for :func:`minutes_of`: words of prose a minute (mathematical text is read
+#: slowly), minutes per display equation, code lines a minute, and minutes for the explorers.
+READING = {"words": 120, "display": 0.5, "code_lines": 20, "explore": 10}
+
+
+def minutes_of(nb: nbformat.NotebookNode) -> int:
+    """About how long the notebook takes to work through, in minutes (a multiple of 5).
+
+    Prose at ``READING["words"]`` words a minute (maths outside display blocks counts as one
+    word), each display equation ``READING["display"]`` minutes, code read and run at
+    ``READING["code_lines"]`` lines a minute, and ``READING["explore"]`` minutes with the
+    explorers.
+    """
+    words = displays = lines = 0
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            displays += len(re.findall(r"\$\$.*?\$\$", cell.source, flags=re.S))
+            prose = re.sub(r"\$\$.*?\$\$|\$[^$]*\$", " x ", cell.source, flags=re.S)
+            words += len(prose.split())
+        elif cell.cell_type == "code":
+            lines += len([line for line in cell.source.splitlines() if line.strip()])
+    total = (words / READING["words"] + displays * READING["display"]
+             + lines / READING["code_lines"] + READING["explore"])
+    return max(5, int(5 * round(total / 5)))
+
+
 def course(root: Path = ROOT) -> list[Entry]:
     """The course in reading order; ``ValueError`` names a notebook without a description."""
     entries = []
     for path in notebook_paths(root):
         nb = nbformat.read(path, as_version=4)
-        description = DESCRIPTIONS.get(path.stem) or nb.metadata.get("description")
+        description = (
+            DESCRIPTIONS.get(path.stem) or nb.metadata.get("description") or intro_of(nb)
+        )
         if not description:
             raise ValueError(
-                f"{path.name}: no description; add a line for {path.stem!r} to DESCRIPTIONS "
-                "in tools/course_index.py (or a 'description' string in the notebook metadata)"
+                f"{path.name}: no description; add a 'description' string to the notebook "
+                f"metadata (or a line for {path.stem!r} to DESCRIPTIONS in "
+                "tools/course_index.py, or a paragraph under its title)"
             )
         entries.append(
-            Entry(path.relative_to(root), title_of(nb, path.name), " ".join(description.split()))
+            Entry(path.relative_to(root), title_of(nb, path.name),
+                  " ".join(description.split()), minutes_of(nb))
         )
     if not entries:
         raise ValueError(f"no notebooks/NN_name.ipynb under {root}")
@@ -142,12 +208,13 @@ def _cell(text: str) -> str:
 def index_table(entries: list[Entry]) -> str:
     """The course table (Markdown, links relative to the repository root), one row a notebook."""
     rows = [
-        "| notebook | what it teaches | key figure |",
-        "| --- | --- | --- |",
+        "| notebook | what it teaches | time | key figure |",
+        "| --- | --- | --- | --- |",
     ]
     for e in entries:
         rows.append(
             f"| [{_cell(e.title)}]({e.path.as_posix()}) | {_cell(e.description)} "
+            f"| {e.minutes} min "
             f"| ![{_cell(e.title)}]({e.thumbnail.as_posix()}) |"
         )
     return "\n".join(rows)
