@@ -62,14 +62,16 @@ def _shift(theta, offset):
 
 @pytest.mark.parametrize("ctype", ["full", "tied"])
 def test_gmm_log_density_is_centred_before_whitening(ctype):
-    X = _blobs()
+    """log N(x; mu, Sigma) at x, mu ~ 1e8 equals its value at the exactly centred x - mu
+    (the difference of two doubles that close is exact); X L^-T - mu L^-T cancelled."""
+    X = _blobs(1e8)
     params = gmm.init_params(X, 2, covariance_type=ctype, seed=0, reg_covar=0.0)
-    off = 1e8
-    shifted = gmm.GMMParams(params.weights, params.means + off, params.covariances, ctype)
-    ref = gmm.log_joint(X, params)
-    far = gmm.log_joint(X + off, shifted)
-    # x + 1e8 is itself rounded to 1.5e-8; the cancellation used to cost ~1e-1 here
-    np.testing.assert_allclose(far, ref, rtol=0, atol=1e-6)
+    got = gmm.log_joint(X, params)
+    for k in range(2):
+        c = params.means[k]
+        centred = gmm.GMMParams(params.weights, params.means - c, params.covariances, ctype)
+        want = gmm.log_joint(X - c, centred)[:, k]
+        np.testing.assert_allclose(got[:, k], want, rtol=1e-13, atol=0)
 
 
 @pytest.mark.parametrize("off", [1e8, 1e10])
@@ -260,11 +262,25 @@ def test_gmm_fit_passes_data_units_as_scale(monkeypatch):
     scale = seen["scale"]
     sd = X.std(axis=0)
     assert scale.shape == (2 + 4 + 8,)
-    np.testing.assert_allclose(scale[:2], 1.0)
-    np.testing.assert_allclose(scale[2:6], np.tile(sd, 2))
-    np.testing.assert_allclose(scale[6:].reshape(2, 2, 2), [np.outer(sd, sd)] * 2)
+    f = gmm.SCALE_FRACTION
+    np.testing.assert_allclose(scale[:2], f)
+    np.testing.assert_allclose(scale[2:6], f * np.tile(sd, 2))
+    np.testing.assert_allclose(scale[6:].reshape(2, 2, 2), f * np.array([np.outer(sd, sd)] * 2))
     model.fit(gmm.init_params(X, 2, seed=0), scale=0.0)  # the caller's scale wins
     assert seen["scale"] == 0.0
+
+
+def test_gmm_fit_converges_on_entries_that_are_zero_by_symmetry():
+    """Data mirrored in feature 1: every component mean and covariance in x1 is 0 up to
+    round-off (~1e-17), where no relative tolerance is ever met; with an absolute scale in
+    data units the fit converges (was: 2000 iterations, no convergence)."""
+    rng = np.random.default_rng(0)
+    A = np.vstack([rng.normal([0, 0], 1, (100, 2)), rng.normal([2.5, 0], 1, (80, 2))])
+    X = np.vstack([A, A * [1, -1]])
+    start = gmm.GMMParams([0.5, 0.5], [[-0.5, 0.0], [3.0, 0.0]], np.array([np.eye(2)] * 2))
+    par, res = gmm.GMM(X, 2, "full", reg_covar=0.0).fit(start, max_iter=2000)
+    assert res.converged
+    assert np.abs(par.means[:, 1]).max() < 1e-15
 
 
 def test_round_off_fixed_point_with_fewer_rows_than_features():
@@ -325,6 +341,7 @@ def test_dask_em_checks_ascent_at_one_pass_per_evaluation():
                   scheduler="synchronous")
     assert res.logliks is not None and np.all(np.diff(res.logliks) >= -1e-9)  # was: None
     assert sum(calls) == blocks.n * (res.n_evals + 1)  # one compute per evaluation, + l(final)
+    assert res.n_passes == res.n_evals + 1
     x = np.concatenate(list(blocks))
     assert res.loglik == pytest.approx(mixture_loglik(res.theta, x), rel=1e-12)
     calls.clear()
@@ -333,6 +350,7 @@ def test_dask_em_checks_ascent_at_one_pass_per_evaluation():
                  scheduler="synchronous", accelerate="squarem", valid=valid)
     assert sq.converged and sq.logliks is not None
     assert sum(calls) <= blocks.n * (sq.n_evals + sq.n_iter + 1)
+    assert sum(calls) == blocks.n * sq.n_passes
     np.testing.assert_allclose(sq.theta, res.theta, rtol=1e-4)
 
 

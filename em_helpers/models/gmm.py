@@ -59,6 +59,7 @@ __all__ = [
     "GMMSteps",
     "KMeansResult",
     "SuffStats",
+    "SCALE_FRACTION",
     "TwoGaussiansSharedVariance",
     "bic",
     "e_step",
@@ -78,6 +79,9 @@ __all__ = [
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 _LOG_2PI = float(np.log(2 * np.pi))
+#: :meth:`GMMSteps.scale`: entries below this fraction of their data unit are judged in
+#: absolute terms by the stopping rule (run_em's ``scale``).
+SCALE_FRACTION = 1e-3
 #: Added to every n_k before dividing, as scikit-learn does, so an emptied component gives
 #: a finite (centre-of-nothing) mean instead of 0/0.
 _NK_EPS = 10 * np.finfo(float).eps
@@ -1109,15 +1113,17 @@ class GMMSteps:
         return names
 
     def scale(self, X: np.ndarray) -> np.ndarray:
-        """Data units of every entry of the flat vector, for ``run_em(scale=...)``.
+        """Absolute scales of the entries of the flat vector, for ``run_em(scale=...)``:
+        :data:`SCALE_FRACTION` times each entry's data unit.
 
-        Weights: 1; means: the standard deviation :math:`s_j` of feature :math:`j`;
+        Units: weights 1; means the standard deviation :math:`s_j` of feature :math:`j`;
         covariance entries :math:`(i, j)`: :math:`s_i s_j` (``"diag"``: :math:`s_j^2`,
-        ``"spherical"``: the mean of :math:`s_j^2`). An entry smaller than its unit is then
-        judged in absolute terms (``tol`` times the unit), and a step at the round-off of
-        the unit, where EM computed in floating point can move no further, is recognised
-        as such (a covariance entry or a mean near 0 carries round-off of the data's
-        size, not of its own).
+        ``"spherical"``: the mean of :math:`s_j^2`). An entry below its scale is then
+        judged in absolute terms, ``tol`` times the scale, instead of relative to its own
+        size: a mean or covariance that is 0 (by symmetry, say) carries round-off of the
+        data's size, ~1e-17 here, and no relative tolerance is ever met on it. Entries of
+        ordinary size (above a thousandth of their unit) are judged exactly as without a
+        scale.
         """
         X = _check_X(X, self.p)
         sd = X.std(axis=0)
@@ -1128,7 +1134,7 @@ class GMMSteps:
             "diag": np.broadcast_to(sd**2, (K, p)),
             "spherical": np.full(K, np.mean(sd**2)),
         }[self.covariance_type]
-        return np.concatenate([np.ones(K), np.tile(sd, K), np.ravel(cov)])
+        return SCALE_FRACTION * np.concatenate([np.ones(K), np.tile(sd, K), np.ravel(cov)])
 
 
 class GMM(GMMSteps):
@@ -1227,8 +1233,8 @@ class GMM(GMMSteps):
         The ascent check is on by default only when the M-step is an exact argmax (no
         ``reg_covar`` floor, or MAP-EM, whose log posterior ascends); a floor
         :math:`\\varepsilon > 0` is not the argmax of :math:`Q`, so :math:`\\ell` may dip by
-        a tiny amount. Unless ``scale`` is given, the data units of :meth:`scale` are passed
-        to :func:`run_em`.
+        a tiny amount. Unless ``scale`` is given, :meth:`scale` (a thousandth of each
+        entry's data unit) is passed to :func:`run_em`.
         """
         if not isinstance(start, GMMParams):
             raise TypeError(

@@ -55,24 +55,24 @@ def mixture_stats(theta: Any, x: np.ndarray) -> SuffStats:
               S_k = \\sum_i \\gamma_{ik}(x_i - c_k)^2,
 
     additive over chunks, and the chunk's log-likelihood
-    :math:`\\sum_i \\log(e^{a_i} + e^{b_i})`. One ``exp`` per point serves both:
-    with :math:`e_i = e^{-|a_i - b_i|}`, :math:`\\log(e^{a_i} + e^{b_i}) = \\max(a_i, b_i)
-    + \\log(1 + e_i)`, the larger of the two responsibilities is :math:`1/(1 + e_i)` and
-    the smaller :math:`e_i/(1 + e_i)` (not one minus the larger, which would lose a tiny
-    responsibility to round-off).
+    :math:`\\sum_i \\log(e^{a_i} + e^{b_i}) = \\sum_i \\big[a_i + \\log(1 + E_i)\\big]`
+    with :math:`E_i = e^{b_i - a_i}`, from the same ``exp`` that gives
+    :math:`\\gamma_{i1} = 1/(1 + E_i)` and :math:`\\gamma_{i2} = E_i\\gamma_{i1}` (each
+    exact when tiny, unlike :math:`1 - \\gamma_{i1}`). The exponent is capped at 700 so
+    that :math:`E_i` stays finite; where :math:`b_i - a_i > 700` the capped part is added
+    back to the log-likelihood (and :math:`\\gamma_{i1} < 10^{-304}`).
     """
     x = np.asarray(x, dtype=float)
     mu1, mu2, pi, sd1, sd2 = _theta(theta)
     d1, d2 = x - mu1, x - mu2  # about the current means: no cancellation far from 0
     la = (np.log(pi) - np.log(sd1) - _HALF_LOG_2PI) - 0.5 * (d1 / sd1) ** 2
     lb = (np.log1p(-pi) - np.log(sd2) - _HALF_LOG_2PI) - 0.5 * (d2 / sd2) ** 2
-    first = la >= lb
-    e = np.exp(-np.abs(la - lb))  # in (0, 1]: never overflows
-    one_e = 1.0 + e
-    ll = float(np.where(first, la, lb).sum() + np.log(one_e).sum())
-    big = 1.0 / one_e  # the larger responsibility; the smaller is e / (1 + e)
-    small = e * big
-    g, h = np.where(first, big, small), np.where(first, small, big)  # gamma_i1, gamma_i2
+    t = lb - la
+    capped = np.minimum(t, 700.0)
+    E = np.exp(capped)  # e^(b - a), finite
+    g = 1.0 / (1.0 + E)  # gamma_i1
+    h = E * g  # gamma_i2
+    ll = float(la.sum() + np.log1p(E).sum() + (t - capped).sum())
     gd1, hd2 = g * d1, h * d2  # elementwise sums, not BLAS dots (no thread start-up per chunk)
     return SuffStats(
         nk=np.array([g.sum(), h.sum()]),

@@ -69,7 +69,7 @@ inside the functions that use it.
 """
 
 
-from .blocks import SeededBlocks, stats_loglik, tree_map, tree_sum
+from .blocks import SeededBlocks, StreamingEMResult, stats_loglik, tree_map, tree_sum
 from .chunked import chunked_e_step, chunked_em
 from .on_dask import SCHEDULER_ENV, dask_client, dask_e_step, dask_em
 from .online import OnlineEMResult, online_em
@@ -78,6 +78,7 @@ __all__ = [
     "SCHEDULER_ENV",
     "OnlineEMResult",
     "SeededBlocks",
+    "StreamingEMResult",
     "chunked_e_step",
     "chunked_em",
     "dask_client",

@@ -12,13 +12,14 @@ from __future__ import annotations
 import copy
 import numbers
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 
 from ..core.loop import EMResult, run_em
 
-__all__ = ['SeededBlocks', 'stats_loglik', 'tree_map', 'tree_sum']
+__all__ = ['SeededBlocks', 'StreamingEMResult', 'stats_loglik', 'tree_map', 'tree_sum']
 
 
 # ---- additive pytrees -------------------------------------------------------------------
@@ -146,17 +147,38 @@ class _Passes:
         return self._ll
 
 
+@dataclass
+class StreamingEMResult(EMResult):
+    """What :func:`~em_helpers.streaming.chunked_em` and
+    :func:`~em_helpers.streaming.dask_em` return: an :class:`~em_helpers.EMResult` with
+
+    Attributes
+    ----------
+    n_passes : int
+        Passes over the data the run made (each an E-step, and :math:`\\ell` when the
+        statistics carry it): ``n_evals + 1`` for plain EM with the log-likelihood from the
+        statistics (the last pass gives :math:`\\ell` at the final iterate), ``n_evals``
+        without it; SQUAREM adds one per rejected extrapolation.
+    """
+
+    n_passes: int = 0
+
+
 def _em_with_passes(passes: _Passes, m_step: Callable[[Any], Any], theta0: Any,
-                    run_em_kwargs: dict[str, Any]) -> EMResult:
+                    run_em_kwargs: dict[str, Any]) -> StreamingEMResult:
     """:func:`run_em` with ``passes.get`` as the E-step and, unless ``loglik`` is among the
     keywords (None switches it off), the log-likelihood the statistics carry, checked for
     at ``theta0`` (whose pass the first E-step then reuses)."""
+    if not callable(m_step):
+        raise TypeError(f"m_step must be a callable m_step(stats) -> theta, got {m_step!r}")
     kwargs = dict(run_em_kwargs)
     if "loglik" not in kwargs and _plausible_start(theta0, kwargs.get("valid")):
         passes.get(theta0)
         if passes._ll is not None:
             kwargs["loglik"] = passes.loglik
-    return run_em(passes.get, m_step, theta0, **kwargs)
+    res = run_em(passes.get, m_step, theta0, **kwargs)
+    return StreamingEMResult(**{f.name: getattr(res, f.name) for f in fields(res)},
+                             n_passes=passes.n_passes)
 
 
 def _plausible_start(theta0: Any, valid: Any) -> bool:

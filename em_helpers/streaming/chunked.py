@@ -7,8 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.loop import EMResult
-from .blocks import _chunk_source, _em_with_passes, _Passes, tree_sum
+from .blocks import StreamingEMResult, _chunk_source, _em_with_passes, _Passes, tree_sum
 
 __all__ = ['chunked_e_step', 'chunked_em']
 
@@ -28,7 +27,7 @@ def chunked_e_step(suff_stats: Callable[[Any, np.ndarray], Any], theta: Any,
 
 
 def chunked_em(suff_stats: Callable[[Any, np.ndarray], Any], m_step: Callable[[Any], Any],
-               chunks: Any, theta0: Any, **run_em_kwargs: Any) -> EMResult:
+               chunks: Any, theta0: Any, **run_em_kwargs: Any) -> StreamingEMResult:
     """:func:`~em_helpers.run_em` with :func:`chunked_e_step` as the E-step.
 
     Every EM map evaluation is one pass over the chunks. When the statistics carry the

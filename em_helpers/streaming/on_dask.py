@@ -13,8 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.loop import EMResult
-from .blocks import _em_with_passes, _pairwise_sum, _Passes
+from .blocks import StreamingEMResult, _em_with_passes, _pairwise_sum, _Passes
 
 __all__ = ['SCHEDULER_ENV', 'dask_client', 'dask_e_step', 'dask_em']
 
@@ -59,7 +58,7 @@ def dask_e_step(suff_stats: Callable[[Any, np.ndarray], Any], theta: Any, data: 
 
 def dask_em(suff_stats: Callable[[Any, np.ndarray], Any], m_step: Callable[[Any], Any],
             data: Any, theta0: Any, *, scheduler: Any = None, num_workers: int | None = None,
-            split_every: int = 8, **run_em_kwargs: Any) -> EMResult:
+            split_every: int = 8, **run_em_kwargs: Any) -> StreamingEMResult:
     """:func:`~em_helpers.run_em` with :func:`dask_e_step`: one ``compute`` (one pass over
     ``data``) per EM map evaluation.
 
