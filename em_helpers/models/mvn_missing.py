@@ -56,6 +56,7 @@ from ..core.loop import EMResult, run_em
 from . import gmm as _gmm
 
 __all__ = [
+    "METHODS",
     "BatchResult",
     "MVNMissing",
     "MVNStats",
@@ -185,12 +186,25 @@ class Pattern:
         return {"oo": np.ix_(o, o), "om": np.ix_(o, m), "mo": np.ix_(m, o), "mm": np.ix_(m, m)}
 
 
+def _unique_masks(miss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of a boolean (n, p) array and each row's index among them (an
+    integer code per row when p <= 62: sorting integers is much faster than rows)."""
+    p = miss.shape[1]
+    if p <= 62:
+        codes = miss.astype(np.int64) @ (np.int64(1) << np.arange(p, dtype=np.int64))
+        uniq, inverse = np.unique(codes, return_inverse=True)
+        masks = ((uniq[:, None] >> np.arange(p, dtype=np.int64)) & 1).astype(bool)
+        return masks, inverse.reshape(-1)
+    masks, inverse = np.unique(miss, axis=0, return_inverse=True)
+    return masks, inverse.reshape(-1)
+
+
 def patterns(X: np.ndarray) -> list[Pattern]:
     """Group the rows of a checked ``X`` (:func:`check_data`) by missingness pattern,
     most frequent pattern first (ties: fewest missing first)."""
     miss = np.isnan(X)
-    masks, inverse, counts = np.unique(miss, axis=0, return_inverse=True, return_counts=True)
-    inverse = inverse.reshape(-1)
+    masks, inverse = _unique_masks(miss)
+    counts = np.bincount(inverse, minlength=len(masks))
     order = sorted(range(len(masks)), key=lambda k: (-counts[k], int(masks[k].sum())))
     out = []
     for k in order:
@@ -778,11 +792,16 @@ def fit_batch(
     if arr.ndim != 3:
         raise ValueError(f"X must have shape (R, N, p), got {arr.shape}")
     R, N, p = arr.shape
-    for r in range(R):
-        check_data(arr[r], f"X[{r}]")
+    if np.iscomplexobj(arr):
+        raise TypeError("X must be real")
     miss = np.isnan(arr)
-    flat = miss.reshape(-1, p)
-    masks, inverse = np.unique(flat, axis=0, return_inverse=True)
+    bad = np.flatnonzero(np.isinf(arr).any(axis=(1, 2)) | miss.all(axis=1).any(axis=1)
+                         | miss.all(axis=2).any(axis=1))
+    if bad.size:
+        check_data(arr[bad[0]], f"X[{bad[0]}]")  # raises, naming the data set
+    if arr.size == 0:
+        raise ValueError(f"X is empty (shape {arr.shape})")
+    masks, inverse = _unique_masks(miss.reshape(-1, p))
     inverse = inverse.reshape(R, N)
     Xz = np.where(miss, 0.0, arr)
     mu = np.nanmean(arr, axis=1)
@@ -793,60 +812,73 @@ def fit_batch(
     rate = np.full(R, np.nan)
     prev_step = np.full(R, np.nan)
     ll = np.zeros(R)
-    pats = []
-    for k, mask in enumerate(masks):
-        o, m = np.flatnonzero(~mask), np.flatnonzero(mask)
-        pats.append((o, m, inverse == k))
+    specs = [(np.flatnonzero(~mk), np.flatnonzero(mk), k) for k, mk in enumerate(masks)]
+
+    def compact(idx: np.ndarray) -> list:
+        """Per pattern: observed values (zero off the pattern) and row weights of the data
+        sets ``idx`` (recomputed only when the working set shrinks)."""
+        out = []
+        for o, m, k in specs:
+            w = (inverse[idx] == k).astype(float)
+            if w.any():
+                out.append((o, m, Xz[idx][:, :, o] * w[:, :, None], w[:, :, None],
+                            w.sum(axis=1)))
+        return out
+
+    work = np.arange(R)
+    data = compact(work)
     for _ in range(max_iter):
-        idx = np.flatnonzero(active)
-        if idx.size == 0:
+        live = active[work]
+        if not live.any():
             break
-        mu_a, sig_a = mu[idx], sigma[idx]
-        E = np.zeros((idx.size, N, p))
-        corr = np.zeros((idx.size, p, p))
-        ll_a = np.zeros(idx.size)
-        for o, m, where in pats:
-            w = where[idx]  # (Ra, N)
-            cnt = w.sum(axis=1)
-            if not cnt.any():
-                continue
+        if live.sum() < 0.75 * work.size:  # drop the converged from the working arrays
+            keep = np.flatnonzero(live)
+            work = work[keep]
+            data = compact(work)
+        Ra = work.size
+        mu_a, sig_a = mu[work], sigma[work]
+        E = np.zeros((Ra, N, p))
+        corr = np.zeros((Ra, p, p))
+        ll_a = np.zeros(Ra)
+        for o, m, Xo, w, cnt in data:
             S_oo = sig_a[:, o[:, None], o]
             try:
                 L = np.linalg.cholesky(S_oo)
             except np.linalg.LinAlgError as exc:
                 raise ValueError("fit_batch: Σ_oo lost positive definiteness") from exc
-            eye = np.broadcast_to(np.eye(o.size), S_oo.shape)
-            W = np.linalg.solve(L, eye)  # L^{-1}
-            D = (Xz[idx][:, :, o] - mu_a[:, None, o]) * w[:, :, None]
+            W = np.linalg.inv(L)  # L^{-1}, batched
+            D = Xo - mu_a[:, None, o] * w
             Z = D @ W.transpose(0, 2, 1)
             ll_a -= 0.5 * (cnt * (o.size * _LOG_2PI
                                   + 2 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum(1))
-                           + np.einsum("rnj,rnj->r", Z, Z))
+                           + (Z * Z).sum(axis=(1, 2)))
             E[:, :, o] += D
             if m.size:
                 Bt = W.transpose(0, 2, 1) @ (W @ sig_a[:, o[:, None], m])
-                C = sig_a[:, m[:, None], m] - sig_a[:, m[:, None], o] @ Bt
                 E[:, :, m] += D @ Bt
                 if correction:
+                    C = sig_a[:, m[:, None], m] - sig_a[:, m[:, None], o] @ Bt
                     corr[:, m[:, None], m] += cnt[:, None, None] * C
         s1 = E.sum(axis=1)
-        s2 = np.einsum("rni,rnj->rij", E, E) + corr
+        s2 = E.transpose(0, 2, 1) @ E + corr
         dlt = s1 / N
         new_mu = mu_a + dlt
-        new_sig = s2 / N - np.einsum("ri,rj->rij", dlt, dlt)
+        new_sig = s2 / N - dlt[:, :, None] * dlt[:, None, :]
         new_sig = (new_sig + new_sig.transpose(0, 2, 1)) / 2
-        old = np.concatenate([mu_a, sig_a.reshape(idx.size, -1)], axis=1)
-        new = np.concatenate([new_mu, new_sig.reshape(idx.size, -1)], axis=1)
+        old = np.concatenate([mu_a, sig_a.reshape(Ra, -1)], axis=1)
+        new = np.concatenate([new_mu, new_sig.reshape(Ra, -1)], axis=1)
         step = np.max(np.abs(new - old) / (1 + np.abs(new)), axis=1)
-        lam = step / prev_step[idx]
-        rate[idx] = lam
+        upd = active[work]  # converged sets still in the working arrays are not updated
+        tgt = work[upd]
+        lam = step[upd] / prev_step[tgt]
+        rate[tgt] = lam
         lam_c = np.where(np.isfinite(lam), np.clip(lam, 0, 1 - 1e-12), 0.0)
-        err = step * np.maximum(1.0, lam_c / (1 - lam_c))
-        mu[idx], sigma[idx], ll[idx] = new_mu, new_sig, ll_a
-        n_iter[idx] += 1
-        prev_step[idx] = step
-        done = (err <= tol) & (n_iter[idx] >= 2)
-        active[idx[done]] = False
+        err = step[upd] * np.maximum(1.0, lam_c / (1 - lam_c))
+        mu[tgt], sigma[tgt], ll[tgt] = new_mu[upd], new_sig[upd], ll_a[upd]
+        n_iter[tgt] += 1
+        prev_step[tgt] = step[upd]
+        done = (err <= tol) & (n_iter[tgt] >= 2)
+        active[tgt[done]] = False
     return BatchResult(mu, sigma, ll, n_iter, ~active, rate)
 
 
