@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -45,7 +46,9 @@ def test_site_loads_nothing_from_a_cdn():
     assert config["execute"]["execute_notebooks"] == "off"
     assert "://" not in sphinx["mathjax_path"]
     assert "sphinx-mathjax-offline" in sphinx["extensions"]
-    assert not any("://" in url for url in sphinx["nb_ipywidgets_js"])
+    assert list(sphinx["nb_ipywidgets_js"]) == [
+        "widgets/mathjax2-queue.js", "widgets/quiet-ajv.js", "widgets/embed.js"
+    ]
     assert build_site.HTML_MANAGER["integrity"].startswith("sha512-")
 
 
@@ -223,12 +226,106 @@ def test_key_figure_choices_and_errors():
         make_figures.thumbnail(base64.b64decode(red), width=0)
 
 
-def test_site_source_gets_a_static_note_after_each_widget(course_root):
+def test_site_notebook_is_what_a_reader_should_see(course_root):
     nb = nbformat.read(course_root / "notebooks" / "02_second.ipynb", as_version=4)
-    n = len(nb.cells)
-    assert build_site.add_widget_notes(nb) == 1
-    assert len(nb.cells) == n + 1
-    widget = next(i for i, c in enumerate(nb.cells) if c.source == "explorer")
-    assert nb.cells[widget + 1].source == build_site.WIDGET_NOTE
-    assert "make lab" in build_site.WIDGET_NOTE and "environment.yml" in build_site.WIDGET_NOTE
-    nbformat.validate(nb)
+    nb.cells[1].source = "# NBVAL_CHECK_OUTPUT\nplot(1)"
+    nb.cells.insert(1, nbformat.v4.new_markdown_cell(
+        "As Meng & Rubin (1991) and (Louis 1982) show, `Wu 1983` and $Wu 1983$ are not."))
+    nb.metadata["widgets"] = {build_site.WIDGET_STATE: {"state": {
+        "s": {"model_name": "FloatSliderModel", "state": {"disabled": False, "value": 1}},
+        "o": {"model_name": "OutputModel", "state": {"outputs": []}},
+    }}}
+    course_nav.update(course_root)
+    nav = nbformat.read(course_root / "notebooks" / "02_second.ipynb", as_version=4)
+    nb.cells = [nav.cells[0], *nb.cells, nav.cells[-1]]
+    page, keys = build_site.site_notebook(nb, {})
+    sources = [c.source for c in page.cells]
+    assert keys == {"meng1991", "louis1982"}
+    assert "NBVAL" not in "".join(sources) and "plot(1)" in sources
+    cited = next(s for s in sources if "Meng" in s)
+    assert '<a class="citation-link" href="../references.html#cite-meng1991">Meng & Rubin (1991)' \
+        in cited and "(<a class" in cited and "Louis 1982</a>)" in cited
+    assert "`Wu 1983` and $Wu 1983$" in cited  # code and maths are left alone
+    widget = next(i for i, c in enumerate(page.cells) if c.source == "explorer")
+    assert "This page is static" in page.cells[widget - 1].source  # the note is above it
+    assert "hide-input" in page.cells[widget].metadata["tags"]
+    state = page.metadata["widgets"][build_site.WIDGET_STATE]["state"]
+    assert state["s"]["state"]["disabled"] is True and "disabled" not in state["o"]["state"]
+    assert nb.metadata["widgets"][build_site.WIDGET_STATE]["state"]["s"]["state"]["disabled"] \
+        is False, "the notebook itself is not changed"
+    head, foot = page.cells[0].source, page.cells[-1].source
+    assert "[Course index](../index.md)" in head and "README.md" not in head + foot
+    assert "Run it yourself" in head and "make lab" in head
+    assert not any("://" in s for s in sources), "no link anywhere while the repository is unset"
+    nbformat.validate(page)
+
+
+def test_every_link_to_the_repository_follows_the_one_setting():
+    unset = build_site.site_config({"repository": {"url": ""}})
+    assert unset["repository"]["url"] == "" and not unset["html"]["use_repository_button"]
+    assert unset["launch_buttons"]["binderhub_url"] == ""
+    assert unset["sphinx"]["config"]["html_theme_options"]["repository_url"] == ""
+    assert build_site.launch_links("", "main", "notebooks/x.ipynb") == {}
+    assert "://" not in build_site.widget_note({}) + build_site.run_it_yourself({})
+
+    url = "https://github.com/someone/em-course"
+    config = build_site.site_config({"repository": {"url": url + ".git/", "branch": "dev"}})
+    assert config["repository"] == {"url": url, "branch": "dev", "path_to_book": ""}
+    assert config["html"]["use_repository_button"]
+    assert config["launch_buttons"]["binderhub_url"] == "https://mybinder.org"
+    links = build_site.launch_links(url, "dev", "notebooks/01_a.ipynb")
+    assert links["binder"] == (
+        "https://mybinder.org/v2/gh/someone/em-course/dev?urlpath=lab/tree/notebooks/01_a.ipynb"
+    )
+    assert links["notebook"] == url + "/blob/dev/notebooks/01_a.ipynb"
+    assert links["binder"] in build_site.widget_note(links)
+    assert "git+" + url in build_site.run_it_yourself(links)
+    gitlab = build_site.launch_links("https://gitlab.com/a/b", "main", "n.ipynb")
+    assert "binder" not in gitlab and gitlab["repository"] == "https://gitlab.com/a/b"
+    with pytest.raises(ValueError, match="repository.url must be an https:// address"):
+        build_site.repository({"repository": {"url": "github.com/a/b"}})
+    # the repository's own configuration: the setting exists (empty or an address)
+    config = yaml.safe_load((ROOT / "docs" / "_config.yml").read_text())
+    assert "url" in config["repository"]
+    build_site.repository(config)
+
+
+def test_landing_page_starts_with_notebook_1_and_has_a_card_each(course_root):
+    entries = course_index.course(course_root)
+    intro = (ROOT / "docs" / "intro.md").read_text()
+    page = build_site.landing_page(intro, entries, {}, course_root)
+    assert "{button-ref} notebooks/01_first" in page and "Start with notebook 1" in page
+    assert page.count(":::{grid-item-card}") == 3
+    assert "<!--" not in page.split("# The EM algorithm, executed", 1)[1]
+    assert "hours for all 3 notebooks" in page
+    with pytest.raises(ValueError, match="course-start"):
+        build_site.landing_page("no markers", entries, {}, course_root)
+
+
+def test_every_citation_links_to_the_bibliography():
+    bib = (ROOT / "docs" / "references.bib").read_text()
+    keys = set(re.findall(r"^@\w+\{([^,]+),", bib, flags=re.M))
+    assert set(build_site.CITATIONS) <= keys, "CITATIONS names keys that references.bib lacks"
+    # an author-year citation that no pattern of CITATIONS links: "Name (1999)", "Name & Other
+    # 1999", "Name et al. 1999"; a publisher and year after a linked citation is not one
+    year = re.compile(
+        r"(?:[A-Z][\w'’-]+(?:,\s+[A-Z][\w'’-]+)*(?:,?\s+(?:&|and)\s+[A-Z][\w'’-]+|\s+et al\.)?)"
+        r",?\s+\(?(?:1[89]|20)\d\d[a-z]?\)?"
+    )
+    publishers = ("Wiley", "CRC", "Springer", "Kluwer", "Chapman", "Hall", "Press")
+    words = ("In ", "By ", "From ", "Since ", "Until ", "Before ", "After ", "The ", "A ")
+    unlinked = []
+    for path in course_index.notebook_paths(ROOT):
+        nb = nbformat.read(path, as_version=4)
+        for i, cell in enumerate(nb.cells):
+            if cell.cell_type != "markdown" or cell.metadata.get("course_nav"):
+                continue
+            text, _ = build_site.link_citations(cell.source, "R")
+            text = re.sub(r'<a class="citation-link".*?</a>', " ", text, flags=re.S)
+            text = build_site._PROTECTED.sub(" ", text)
+            unlinked += [f"{path.name} cell {i}: {m.group(0)!r}" for m in year.finditer(text)
+                         if not m.group(0).startswith(publishers + words)]
+    assert not unlinked, (
+        "citations without a bibliography entry: add the work to docs/references.bib and "
+        "the way it is cited to CITATIONS in tools/build_site.py:\n" + "\n".join(unlinked)
+    )

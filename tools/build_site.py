@@ -2,19 +2,30 @@
 
 The source tree is assembled in ``build/site-src`` so that the repository stays clean:
 
-- ``_config.yml`` from ``docs/``, and a ``_toc.yml`` listing every notebook in reading order;
-- the landing page ``README.md`` from ``docs/intro.md`` (same name as the repository's
-  README, so the notebooks' ``../README.md`` index links work both on GitHub and here);
-- the thumbnails ``docs/figures/*.png``;
-- the committed, executed notebooks, never re-executed (``execute_notebooks: "off"``), each
-  widget output followed by a note that moving the controls needs a running kernel;
-- ``_static/`` from ``docs/_static`` (Jupyter Book loads every script and stylesheet there
-  on every page), and ``_static/widgets/``: the ipywidgets HTML manager (``embed.js`` and
-  its fonts) from the npm package :data:`HTML_MANAGER`, fetched once with ``npm pack`` into
-  ``build/site-cache`` and checked against its published sha512 integrity. MathJax comes
-  from the ``sphinx-mathjax-offline`` package. No page loads anything from another host.
+- ``_config.yml`` from ``docs/`` (:func:`site_config`: the launch and repository links are
+  built from its one ``repository.url`` setting, and appear only when it is set), and a
+  ``_toc.yml`` listing every notebook in reading order, then the references;
+- the landing page ``index.md`` from ``docs/intro.md`` (:func:`landing_page`: a "Start with
+  notebook 1" button, the total time, one card per notebook with its thumbnail and time), so
+  that ``index.html`` is the landing page itself;
+- ``references.md``, the bibliography of ``docs/references.bib`` (sphinxcontrib-bibtex);
+- the committed, executed notebooks, never re-executed (``execute_notebooks: "off"``), as
+  the reader should see them (:func:`site_notebook`): test markers (``# NBVAL_...``) removed,
+  navigation links pointed at the landing page, a note on running the notebook yourself,
+  author-year citations linked to the references, and each widget's saved controls
+  disabled under a note, above it, that the page is static;
+- ``_static/`` from ``docs/_static`` (Jupyter Book puts each of its scripts and stylesheets
+  on every page), and ``_static/widgets/``: the ipywidgets HTML manager (``embed.js`` and its
+  fonts) from the npm package :data:`HTML_MANAGER`, fetched once with ``npm pack`` into
+  ``build/site-cache`` and checked against its published sha512 integrity, loaded only on
+  pages that show widgets. MathJax comes from the ``sphinx-mathjax-offline`` package.
+  No page loads anything from another host.
 
-Sphinx then builds ``build/html`` with warnings as errors (``-W --keep-going``).
+Sphinx then builds ``build/html`` with warnings as errors (``-W --keep-going``), and
+:func:`finish` trims the output: the download button gives the *original* notebook, pages
+without maths or widgets load no MathJax, no page loads Font Awesome's 1.5 MB script (the
+theme's stylesheet draws its few icons with the icon font), and only the part of MathJax
+that the pages use is kept.
 
 Usage::
 
@@ -25,7 +36,9 @@ from __future__ import annotations
 
 import argparse
 import base64
+import copy
 import hashlib
+import re
 import shutil
 import subprocess
 import sys
@@ -35,16 +48,24 @@ from pathlib import Path
 import nbformat
 import yaml
 
-from tools.course_index import FIGURES, ROOT, course, index_table, replace_index
+from tools.course_index import FIGURES, INDEX_END, INDEX_START, ROOT, Entry, course
 
 __all__ = [
+    "CITATIONS",
     "HTML_MANAGER",
-    "WIDGET_NOTE",
-    "add_widget_notes",
+    "MATHJAX_KEEP",
     "build",
+    "disable_widgets",
+    "finish",
     "html_manager",
+    "landing_page",
+    "link_citations",
     "main",
     "prepare_source",
+    "repository",
+    "site_config",
+    "site_notebook",
+    "strip_test_markers",
 ]
 
 # @jupyter-widgets/html-manager 1.x renders ipywidgets 8 state; the integrity is npm's.
@@ -55,13 +76,338 @@ HTML_MANAGER = {
     "SABeNz1yp47bCrJ3CQA==",
 }
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-WIDGET_NOTE = """\
-```{note}
-**This page is static.** The controls above show the values the notebook was saved with,
-and the figure is the one they drew. Moving them re-runs EM, which needs a running Python
-kernel: in a clone of the repository run `make lab` and open this notebook (or start it on
-[Binder](https://mybinder.org), which builds the repository's `environment.yml`).
-```"""
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+BINDER = "https://mybinder.org"
+#: What of sphinx-mathjax-offline's MathJax the site keeps (relative to _static/mathjax):
+#: the one combined file the pages load, its fonts and the TeX extensions it may autoload.
+MATHJAX_KEEP = ("tex-chtml.js", "output/chtml/fonts/woff-v2", "input/tex/extensions")
+
+# --- configuration --------------------------------------------------------------------------
+
+
+def repository(config: dict) -> tuple[str, str]:
+    """``(url, branch)`` of the course repository from ``_config.yml`` (url "" when unset).
+
+    ``ValueError`` when the url is set but not an ``https://`` address.
+    """
+    repo = config.get("repository") or {}
+    url = str(repo.get("url") or "").strip().rstrip("/")
+    if url.endswith(".git"):
+        url = url[:-4]
+    if url and not re.match(r"^https://[^/\s]+/\S+$", url):
+        raise ValueError(
+            f"docs/_config.yml: repository.url must be an https:// address such as "
+            f"https://github.com/OWNER/REPO, got {url!r}"
+        )
+    return url, str(repo.get("branch") or "main")
+
+
+def launch_links(url: str, branch: str, notebook: str) -> dict[str, str]:
+    """Links to run or read ``notebook`` (a path in the repository), from the repository url.
+
+    Empty when ``url`` is empty; the Binder link only for a GitHub repository.
+    """
+    if not url:
+        return {}
+    links = {"repository": url, "notebook": f"{url}/blob/{branch}/{notebook}"}
+    m = re.match(r"^https://github\.com/([^/]+)/([^/]+)$", url)
+    if m:
+        links["binder"] = (
+            f"{BINDER}/v2/gh/{m.group(1)}/{m.group(2)}/{branch}?urlpath=lab/tree/{notebook}"
+        )
+    return links
+
+
+def site_config(config: dict) -> dict:
+    """The Jupyter Book configuration the site is built with, from ``docs/_config.yml``.
+
+    Everything that links to the repository or launches a notebook follows
+    ``repository.url``: set, the theme shows the repository button and Binder launch
+    buttons; unset, no page carries such a link (not even Jupyter Book's own default
+    repository).
+    """
+    cfg = copy.deepcopy(config)
+    url, branch = repository(config)
+    cfg["repository"] = {"url": url, "branch": branch, "path_to_book": ""}
+    html = cfg.setdefault("html", {})
+    launch = cfg.setdefault("launch_buttons", {})
+    html["use_repository_button"] = bool(url)
+    html["use_issues_button"] = False
+    html["use_edit_page_button"] = False
+    launch["thebe"] = False
+    launch["colab_url"] = ""
+    launch["binderhub_url"] = BINDER if "binder" in launch_links(url, branch, "x") else ""
+    launch["notebook_interface"] = "jupyterlab"
+    sphinx = cfg.setdefault("sphinx", {}).setdefault("config", {})
+    theme = sphinx.setdefault("html_theme_options", {})
+    theme["repository_url"] = url
+    theme["repository_branch"] = branch
+    return cfg
+
+
+# --- notebooks as the site shows them --------------------------------------------------------
+
+_MARKER = re.compile(r"^[ \t]*#[ \t]*NBVAL_[A-Z_]+[ \t]*\n?", re.MULTILINE)
+
+
+def strip_test_markers(source: str) -> str:
+    """``source`` without its ``# NBVAL_...`` lines (test plumbing, not for readers)."""
+    return _MARKER.sub("", source).lstrip("\n")
+
+
+def disable_widgets(nb: nbformat.NotebookNode) -> int:
+    """Mark every saved control in ``nb``'s widget state as disabled; returns how many.
+
+    On a static page no kernel answers a control, so a slider that moves would promise a
+    figure that never comes.
+    """
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    n = 0
+    for model in state.values():
+        s = model.get("state", {})
+        if "disabled" in s:
+            s["disabled"] = True
+            n += 1
+    return n
+
+
+def _year(year: str) -> str:
+    """A year as cited: ``1977``, ``(1977)`` or ``(1977, p. 3)`` (a closing parenthesis
+    only when its opening one is there too)."""
+    return rf"(?:\({year}[a-z]?\)|\({year}[a-z]?(?=[,;])|{year}[a-z]?)"
+
+
+_AND = r"(?:&|and)"
+#: key in docs/references.bib -> the ways the notebooks cite it (regular expressions).
+CITATIONS: dict[str, list[str]] = {
+    "dempster1977": [rf"Dempster,? Laird,? {_AND} Rubin,? {_year(1977)}", rf"DLR,? {_year(1977)}"],
+    "louis1982": [rf"\bLouis,? {_year(1982)}", r"\*\*Louis' formula\*\* \(1982\)"],
+    "meng1991": [rf"Meng {_AND} Rubin,? {_year(1991)}"],
+    "meng1993": [rf"Meng {_AND} Rubin,? {_year(1993)}"],
+    "varadhan2008": [rf"Varadhan {_AND} Roland,? {_year(2008)}"],
+    "givens2013": [rf"Givens {_AND} Hoeting(?:,? {_year(2013)})?"],
+    "wu1983": [rf"\bWu,? {_year(1983)}"],
+    "boyles1983": [rf"Boyles,? {_year(1983)}"],
+    "jamshidian2000": [rf"Jamshidian {_AND} Jennrich,? {_year(2000)}"],
+    "fraley2007": [rf"Fraley {_AND} Raftery,? {_year(2007)}"],
+    "zucchini2016": [
+        rf"Zucchini(?: et al\.|,? MacDonald,? {_AND} Langrock)(?:,? {_year(2016)})?"
+    ],
+    "little2002": [rf"Little {_AND} Rubin(?:,? {_year('(?:1987|2002|2019)')})?"],
+    "liu1994": [rf"Liu {_AND} Rubin,? {_year(1994)}"],
+    "liu1995": [rf"Liu {_AND} Rubin,? {_year(1995)}"],
+    "liu1998": [rf"Liu,? Rubin,? {_AND} Wu,? {_year(1998)}"],
+    "meng1997": [rf"Meng {_AND} van Dyk,? {_year(1997)}"],
+    "neal1998": [rf"Neal {_AND} Hinton,? {_year(1998)}"],
+    "cappe2009": [rf"Capp[ée] {_AND} Moulines,? {_year(2009)}"],
+    "do2008": [rf"Do {_AND} Batzoglou(?:,? {_year(2008)})?"],
+    "hasselblad1969": [rf"Hasselblad,? {_year(1969)}"],
+    "orchard1972": [rf"Orchard {_AND} Woodbury,? {_year(1972)}"],
+    "rubin1976": [rf"\bRubin,? {_year(1976)}"],
+    "rubin1987": [rf"\bRubin,? {_year(1987)}"],
+    "schafer1997": [rf"Schafer,? {_year(1997)}"],
+    "anderson1957": [rf"Anderson,? {_year(1957)}"],
+    "beaton1964": [rf"Beaton,? {_year(1964)}"],
+    "arthur2007": [rf"Arthur {_AND} Vassilvitskii,? {_year(2007)}"],
+    "biernacki2000": [rf"Biernacki,? Celeux,? {_AND} Govaert,? {_year(2000)}"],
+    "biernacki2003": [rf"Biernacki,? Celeux,? {_AND} Govaert,? {_year(2003)}"],
+    "mclachlan1987": [rf"McLachlan,? {_year(1987)}"],
+    "mclachlan2008": [rf"McLachlan {_AND} Krishnan(?:,? {_year(2008)})?"],
+    "kass1995": [rf"Kass {_AND} Raftery,? {_year(1995)}"],
+    "bohning1994": [rf"Böhning et al\.?,? {_year(1994)}"],
+    "henderson2019": [rf"Henderson {_AND} Varadhan,? {_year(2019)}"],
+    "baum1970": [rf"Baum(?: et al\.|,? Petrie,? Soules,? {_AND} Weiss),? {_year(1970)}"],
+    "rabiner1989": [rf"Rabiner,? {_year(1989)}"],
+    "hardle1991": [rf"Härdle,? {_year(1991)}"],
+    "stigler1977": [rf"Stigler,? {_year(1977)}"],
+    "dempster1980": [rf"Dempster,? Laird,? {_AND} Rubin,? {_year(1980)}"],
+    "lange1989": [rf"Lange,? Little,? {_AND} Taylor,? {_year(1989)}"],
+    "kent1994": [rf"Kent,? Tyler,? {_AND} Vardi,? {_year(1994)}"],
+    "efron2004": [rf"Efron,? Hastie,? Johnstone,? {_AND} Tibshirani,? {_year(2004)}"],
+    "azzalini1990": [rf"Azzalini {_AND} Bowman,? {_year(1990)}"],
+}
+# (a citation may break across lines of the markdown source: any space may be a line break)
+_CITE = re.compile(
+    "|".join(f"(?P<{key}>{'|'.join(pats)})" for key, pats in CITATIONS.items()).replace(
+        " ", r"\s+"
+    )
+)
+# what a citation must not be looked for in: code, maths, links, HTML, headings
+_PROTECTED = re.compile(
+    r"```.*?```|`[^`\n]*`|\$\$.*?\$\$|\$[^$\n]*\$|!?\[[^\]]*\]\([^)]*\)|<[^>\n]*>|^#[^\n]*",
+    re.DOTALL | re.MULTILINE,
+)
+
+
+def link_citations(markdown: str, references: str) -> tuple[str, set[str]]:
+    """``markdown`` with each author-year citation of :data:`CITATIONS` linked to its entry
+    on the page ``references`` (e.g. ``../references.html``); the keys found.
+
+    The citation keeps its words; it becomes an HTML link to ``references#cite-<key>``.
+    Code, maths, links, HTML and headings are left alone.
+    """
+    found: set[str] = set()
+
+    def link(m: re.Match) -> str:
+        key = m.lastgroup
+        assert key is not None
+        found.add(key)
+        return f'<a class="citation-link" href="{references}#cite-{key}">{m.group(0)}</a>'
+
+    out, pos = [], 0
+    for p in _PROTECTED.finditer(markdown):
+        out.append(_CITE.sub(link, markdown[pos : p.start()]))
+        out.append(p.group(0))
+        pos = p.end()
+    out.append(_CITE.sub(link, markdown[pos:]))
+    return "".join(out), found
+
+
+def _note(kind: str, text: str) -> str:
+    return f"```{{{kind}}}\n{text}\n```"
+
+
+def widget_note(links: dict[str, str]) -> str:
+    """The note above each explorer on a site page."""
+    where = "run `make app` (the explorers alone) or `make lab` in a clone of the course"
+    where += " repository" if not links else f" [repository]({links['repository']})"
+    if "binder" in links:
+        where += f", or [open this notebook on Binder]({links['binder']})"
+    return _note(
+        "note",
+        "**This page is static.** The explorer below shows the figure the notebook was "
+        "saved with, and its controls are disabled: moving them re-runs EM, which needs a "
+        f"running Python kernel. To move them, {where}.",
+    )
+
+
+def run_it_yourself(links: dict[str, str]) -> str:
+    """The line under each notebook's navigation: how to run the original notebook."""
+    text = (
+        "*Run it yourself:* the download button at the top of the page gives this notebook "
+        "as it is in the repository. It imports the course's package `em_helpers`, "
+    )
+    if links:
+        text += (
+            f"which `pip install \"em_helpers[lab] @ git+{links['repository']}\"` installs "
+            "(or `make lab` in a clone of the repository)"
+        )
+        if "binder" in links:
+            text += f"; or [run it on Binder]({links['binder']}) with nothing to install"
+    else:
+        text += (
+            "which `make lab` in a clone of the course repository installs with everything "
+            "the notebooks need"
+        )
+    return text + "."
+
+
+def site_notebook(
+    nb: nbformat.NotebookNode, links: dict[str, str], references: str = "../references.html"
+) -> tuple[nbformat.NotebookNode, set[str]]:
+    """A copy of ``nb`` as the site shows it (see the module notes); the citation keys found."""
+    nb = copy.deepcopy(nb)
+    disable_widgets(nb)
+    cells, keys = [], set()
+    for cell in nb.cells:
+        nav = cell.metadata.get("course_nav")
+        if cell.cell_type == "code":
+            cell.source = strip_test_markers(cell.source)
+            outputs = cell.get("outputs", [])
+            if any(WIDGET_VIEW in out.get("data", {}) for out in outputs):
+                note = nbformat.v4.new_markdown_cell(widget_note(links))
+                note.id = f"static-widget-note-{len(cells)}"
+                cells.append(note)
+                tags = cell.metadata.setdefault("tags", [])
+                if "hide-input" not in tags:
+                    tags.append("hide-input")  # the page shows the explorer, not its code
+        elif cell.cell_type == "markdown":
+            if nav:
+                cell.source = cell.source.replace("](README.md)", "](../index.md)")
+                if nav == "header":
+                    cell.source += "\n\n" + run_it_yourself(links)
+            else:
+                cell.source, found = link_citations(cell.source, references)
+                keys |= found
+        cells.append(cell)
+    nb.cells = cells
+    return nb, keys
+
+
+# --- the landing page --------------------------------------------------------------------------
+
+
+def _cards(entries: list[Entry], root: Path = ROOT) -> str:
+    """A sphinx-design grid: one card a notebook (thumbnail, title, time, description)."""
+    cards = ["::::{grid} 1 1 2 2", ":gutter: 3", ":class-container: course-cards", ""]
+    for e in entries:
+        cards += [
+            f":::{{grid-item-card}} {e.number}. {e.short_title}",
+            f":link: {e.path.with_suffix('').as_posix()}",
+            ":link-type: doc",
+            ":class-card: course-card",
+        ]
+        if (root / e.thumbnail).is_file():  # (a brand-new notebook may not have one yet)
+            cards += [f":img-top: {e.thumbnail.as_posix()}",
+                      f":img-alt: key figure of notebook {e.number}"]
+        cards += ["", f"**about {e.minutes} min** · {e.description}", ":::", ""]
+    cards.append("::::")
+    return "\n".join(cards)
+
+
+def landing_page(
+    intro: str, entries: list[Entry], links: dict[str, str], root: Path = ROOT
+) -> str:
+    """The site's ``index.md`` from ``docs/intro.md`` and the course.
+
+    ``docs/intro.md`` holds the prose; its marker comments are replaced by the "Start with
+    notebook 1" button (``<!-- course-start ...-->``), the total time (``<!-- course-time
+    ...-->``), the cards between the course-index markers and the repository and Binder
+    links (``<!-- course-launch ...-->``, nothing when the repository is not set).
+    """
+    first = entries[0]
+    start = (
+        f"```{{button-ref}} {first.path.with_suffix('').as_posix()}\n"
+        ":ref-type: doc\n:color: primary\n:class: course-start\n\n"
+        f"Start with notebook 1: {first.short_title} →\n```"
+    )
+    total = sum(e.minutes for e in entries)
+    hours = f"About {total / 60:.0f} hours for all {len(entries)} notebooks."
+    launch = ""
+    if links:
+        launch = f"The course's source is [its repository]({links['repository']})."
+        if "binder" in links:
+            launch += (
+                f" To run the notebooks without installing anything, [open the course on "
+                f"Binder]({links['binder'].split('?')[0]}) (it builds `environment.yml`)."
+            )
+    text = intro
+    for name, value in (("course-start", start), ("course-time", hours),
+                        ("course-launch", launch)):
+        text, n = re.subn(rf"<!-- {name}\b.*?-->", lambda _m, v=value: v, text, flags=re.S)
+        if n != 1:
+            raise ValueError(f"docs/intro.md: needs one <!-- {name} ... --> marker, found {n}")
+    start_at, end_at = text.find(INDEX_START[:20]), text.find(INDEX_END)
+    if start_at < 0 or end_at < start_at:
+        raise ValueError(
+            f"docs/intro.md: no course index markers ({INDEX_START[:20]}... and {INDEX_END})"
+        )
+    # the page's own contents list would squeeze the cards: this page goes without it
+    front = "---\nhtml_theme.sidebar_secondary.remove: true\n---\n\n"
+    return front + text[:start_at] + _cards(entries, root) + text[end_at + len(INDEX_END) :]
+
+
+REFERENCES_PAGE = """\
+# References
+
+Every work the notebooks cite; each author-year citation in a notebook links here.
+
+```{bibliography}
+:all:
+```
+"""
+
+# --- assembling and building -------------------------------------------------------------------
 
 
 def _integrity(path: Path) -> str:
@@ -96,9 +442,13 @@ def html_manager(cache: Path) -> Path:
 
 
 def _copy_widget_js(tarball: Path, static: Path) -> None:
-    """``dist/embed.js``, its licence and its font files from ``tarball`` into ``static``."""
+    """``dist/embed.js``, its licence and its woff2 fonts from ``tarball`` into ``static``.
+
+    (The stylesheet also names .eot/.woff/.ttf/.svg copies of the fonts, for old browsers
+    only; a browser that reads the page's JavaScript takes the woff2.)
+    """
     static.mkdir(parents=True, exist_ok=True)
-    keep = (".js", ".txt", ".woff", ".woff2", ".ttf", ".eot", ".svg")
+    keep = (".js", ".txt", ".woff2")
     with tarfile.open(tarball) as tar:
         for member in tar.getmembers():
             name = member.name
@@ -112,46 +462,110 @@ def _copy_widget_js(tarball: Path, static: Path) -> None:
             (static / base).write_bytes(src.read())
 
 
-def add_widget_notes(nb: nbformat.NotebookNode) -> int:
-    """Insert :data:`WIDGET_NOTE` after every cell that shows a widget; returns how many."""
-    cells, added = [], 0
-    for cell in nb.cells:
-        cells.append(cell)
-        outputs = cell.get("outputs", []) if cell.cell_type == "code" else []
-        if any(WIDGET_VIEW in out.get("data", {}) for out in outputs):
-            note = nbformat.v4.new_markdown_cell(WIDGET_NOTE)
-            note.id = f"static-widget-note-{added}"
-            cells.append(note)
-            added += 1
-    nb.cells = cells
-    return added
+#: Appended to the conf.py that ``jupyter-book config sphinx`` writes.
+CONF_OVERRIDES = """
+# --- tools/build_site.py --------------------------------------------------------------------
+# Jupyter Book puts every script under _static on every page; the widget scripts belong only
+# on pages with widgets, where myst-nb adds them (nb_ipywidgets_js).
+html_js_files = [f for f in html_js_files if not str(f).startswith("widgets/")]
+"""
+
+
+def load_config(root: Path = ROOT) -> dict:
+    return yaml.safe_load((root / "docs" / "_config.yml").read_text(encoding="utf-8"))
 
 
 def prepare_source(src: Path, root: Path = ROOT, cache: Path | None = None) -> list[Path]:
     """Assemble the Jupyter Book source tree in ``src`` (emptied first); returns the notebooks."""
     entries = course(root)
+    config = load_config(root)
+    url, branch = repository(config)
     if src.exists():
         shutil.rmtree(src)
     (src / "notebooks").mkdir(parents=True)
-    shutil.copy(root / "docs" / "_config.yml", src / "_config.yml")
+    (src / "_config.yml").write_text(
+        yaml.safe_dump(site_config(config), sort_keys=False), encoding="utf-8"
+    )
     shutil.copytree(root / "docs" / "_static", src / "_static")
+    shutil.copy(root / "docs" / "references.bib", src / "references.bib")
+    (src / "references.md").write_text(REFERENCES_PAGE, encoding="utf-8")
     intro = (root / "docs" / "intro.md").read_text(encoding="utf-8")
-    landing = replace_index(intro, index_table(entries), "docs/intro.md")
-    (src / "README.md").write_text(landing, encoding="utf-8")
+    links = launch_links(url, branch, "")
+    (src / "index.md").write_text(landing_page(intro, entries, links, root), encoding="utf-8")
     shutil.copytree(root / FIGURES, src / FIGURES)
     toc = {
         "format": "jb-book",
-        "root": "README",
-        "chapters": [{"file": e.path.with_suffix("").as_posix()} for e in entries],
+        "root": "index",
+        "chapters": [{"file": e.path.with_suffix("").as_posix()} for e in entries]
+        + [{"file": "references"}],
     }
     (src / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False), encoding="utf-8")
     for e in entries:
         nb = nbformat.read(root / e.path, as_version=4)
-        add_widget_notes(nb)
-        nbformat.write(nb, src / e.path)
+        page, _ = site_notebook(nb, launch_links(url, branch, e.path.as_posix()))
+        nbformat.write(page, src / e.path)
     tarball = html_manager(cache or root / "build" / "site-cache")
     _copy_widget_js(tarball, src / "_static" / "widgets")
     return [src / e.path for e in entries]
+
+
+_FONTAWESOME = re.compile(r'[ \t]*<script[^>]*src="[^"]*scripts/fontawesome\.js[^"]*"></script>\n?')
+_MATHJAX = re.compile(
+    r'[ \t]*<script>window\.MathJax = .*?</script>\n?|'
+    r'[ \t]*<script[^>]*src="[^"]*mathjax/tex-chtml\.js[^"]*"></script>\n?',
+    re.DOTALL,
+)
+
+
+def finish(out: Path, root: Path = ROOT) -> dict[str, int]:
+    """Trim the built site in ``out``; counts of what was done.
+
+    - ``_sources/notebooks/*.ipynb`` (the download button) become the original notebooks;
+    - no page loads ``fontawesome.js`` (the theme's stylesheet draws its icons with the
+      icon font), and the script is removed, with source maps, the icon fonts' TrueType
+      copies and the theme's translation catalogues, which no page loads either;
+    - a page with no maths and no widget loads no MathJax;
+    - ``_static/mathjax`` keeps only :data:`MATHJAX_KEEP`.
+    """
+    done = {"originals": 0, "no_mathjax": 0, "pages": 0}
+    for e in course(root):
+        target = out / "_sources" / e.path
+        if target.parent.is_dir():
+            shutil.copy(root / e.path, target)
+            done["originals"] += 1
+    for page in out.rglob("*.html"):
+        if "_static" in page.relative_to(out).parts:
+            continue
+        html = page.read_text(encoding="utf-8")
+        new = _FONTAWESOME.sub("", html)
+        body = new.split("<body", 1)[-1]
+        if 'class="math' not in body and WIDGET_STATE not in body and "\\(" not in body:
+            new, n = _MATHJAX.subn("", new)
+            done["no_mathjax"] += n > 0
+        if new != html:
+            page.write_text(new, encoding="utf-8")
+            done["pages"] += 1
+    static = out / "_static"
+    for name in ("fontawesome.js", "fontawesome.js.LICENSE.txt"):
+        (static / "scripts" / name).unlink(missing_ok=True)
+    # what no page loads: source maps, TrueType copies of the theme's woff2 icon fonts, and
+    # the theme's translation catalogues (used while building, not in the browser)
+    for path in [*static.rglob("*.map"), *static.glob("vendor/**/*.ttf")]:
+        path.unlink()
+    shutil.rmtree(static / "locales", ignore_errors=True)
+    mathjax = out / "_static" / "mathjax"
+    if mathjax.is_dir():
+        kept = {mathjax / k for k in MATHJAX_KEEP}
+        for path in sorted(mathjax.rglob("*"), key=lambda p: -len(p.parts)):
+            if any(path == k or k in path.parents for k in kept):
+                continue
+            if any(path in k.parents for k in kept):
+                continue  # a folder on the way to something kept
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+    return done
 
 
 def build(root: Path = ROOT, out: Path | None = None) -> Path:
@@ -165,6 +579,8 @@ def build(root: Path = ROOT, out: Path | None = None) -> Path:
         check=True,
         stdout=subprocess.DEVNULL,
     )
+    with open(src / "conf.py", "a", encoding="utf-8") as conf:
+        conf.write(CONF_OVERRIDES)
     if out.exists():
         shutil.rmtree(out)
     subprocess.run(
@@ -172,6 +588,7 @@ def build(root: Path = ROOT, out: Path | None = None) -> Path:
          "-d", str(root / "build" / "site-doctrees"), str(src), str(out)],
         check=True,
     )
+    finish(out, root)
     return out
 
 
@@ -187,7 +604,8 @@ def main(argv: list[str] | None = None) -> int:
     except (RuntimeError, ValueError, FileNotFoundError) as err:
         print(f"site build failed: {err}")
         return 1
-    print(f"site built: {out / 'index.html'}")
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    print(f"site built: {out / 'index.html'} ({size / 1e6:.1f} MB)")
     return 0
 
 

@@ -4,8 +4,10 @@ The key figure is the first PNG output of the code cell tagged ``key-figure`` (c
 metadata tags) or whose source has a line ``# key figure``; a notebook without one gets
 the first PNG output of the code cell whose source contains the text given for it in
 ``tools.course_index.KEY_FIGURES``, else its first PNG output.
-Nothing is re-executed: the image is the one stored in the committed notebook. It is
-scaled to :data:`WIDTH` pixels wide (Pillow, Lanczos) and saved as
+Nothing is re-executed: the image is the one stored in the committed notebook. A wide
+figure of panels side by side is cut to its first panel (:func:`first_panel`: at thumbnail
+size three panels are unreadable); the image is scaled to :data:`WIDTH` pixels wide
+(Pillow, Lanczos) and saved as
 ``docs/figures/NN_name.png`` with the SHA-256 of the source image in a PNG text chunk, so
 a test can tell when a thumbnail no longer matches its notebook.
 
@@ -25,11 +27,22 @@ import sys
 from pathlib import Path
 
 import nbformat
+import numpy as np
 from PIL import Image, PngImagePlugin
 
 from tools.course_index import FIGURES, KEY_FIGURES, ROOT, notebook_paths
 
-__all__ = ["SOURCE_KEY", "TAG", "WIDTH", "key_figure", "main", "stale", "thumbnail", "write_all"]
+__all__ = [
+    "SOURCE_KEY",
+    "TAG",
+    "WIDTH",
+    "first_panel",
+    "key_figure",
+    "main",
+    "stale",
+    "thumbnail",
+    "write_all",
+]
 
 WIDTH = 320  # pixels; the README table shows thumbnails at their own size
 TAG = "key-figure"
@@ -87,12 +100,46 @@ def _key_figure_of(path: Path) -> bytes:
     return key_figure(nb, path.name, KEY_FIGURES.get(path.stem, ""))
 
 
+#: A figure at least this many times wider than high is taken for panels side by side.
+WIDE = 2.2
+
+
+def first_panel(img: Image.Image, wide: float = WIDE) -> Image.Image:
+    """The first of a wide figure's panels side by side (``img`` itself if not wide).
+
+    A panel ends where a run of blank columns (nothing drawn between 20% and 90% of the
+    height: an axes frame or its labels fill every column of a panel) begins, after the
+    first 20% of the width. A suptitle running across that gap is cut off the top too.
+    """
+    w, h = img.size
+    if w < wide * h:
+        return img
+    grey = np.asarray(img.convert("L"))
+    blank = (grey[int(0.2 * h) : int(0.9 * h)] > 245).all(axis=0)
+    run, gap = 0, None
+    for x in range(int(0.2 * w), int(0.8 * w)):
+        run = run + 1 if blank[x] else 0
+        if run == 4:
+            gap = x - 3
+            break
+    if gap is None:
+        return img
+    end = gap
+    while end < w and blank[end]:
+        end += 1
+    across = ~(grey[: int(0.25 * h), gap:end] > 245).all(axis=1)  # rows drawn over the gap
+    top = int(np.nonzero(across)[0].max()) + 3 if across.any() else 0
+    return img.crop((0, top, min(w, gap + 4), h))
+
+
 def thumbnail(png: bytes, width: int = WIDTH) -> bytes:
-    """``png`` scaled to ``width`` pixels wide (aspect kept), tagged with the source's hash."""
+    """``png``'s first panel (:func:`first_panel`) scaled to ``width`` pixels wide (aspect
+    kept), tagged with the source's hash."""
     if width < 1:
         raise ValueError(f"width must be a positive number of pixels, got {width}")
     img = Image.open(io.BytesIO(png))
     img = img.convert("RGBA") if img.mode in ("P", "LA") else img
+    img = first_panel(img)
     height = max(1, round(img.height * width / img.width))
     small = img.resize((width, height), Image.Resampling.LANCZOS)
     info = PngImagePlugin.PngInfo()
