@@ -210,11 +210,11 @@ class ConvergencePanels:
        is positive and falls; near :math:`\\hat\\theta` it is a quadratic form in the error,
        :math:`\\hat\\ell - \\ell(\\theta^{(t)}) \\approx \\tfrac12 e_t^\\top I_o e_t` with
        :math:`e_t = \\theta^{(t)} - \\hat\\theta`, so it falls on a line of slope
-       :math:`2\\log_{10}\\lambda`, drawn dotted through the middle of the path. (The
-       log-likelihood itself looks flat after a few iterations.)
+       :math:`2\\log_{10}\\rho` (:math:`\\rho`: EM's rate), drawn dotted through the middle
+       of the path. (The log-likelihood itself looks flat after a few iterations.)
     3. :math:`\\log_{10} \\lVert \\theta^{(t)} - \\hat\\theta \\rVert` with
        :math:`\\hat\\theta = \\theta^{(n)}`: a straight line for linear convergence, of slope
-       :math:`\\log_{10} \\lambda`; the line with :math:`\\lambda` from
+       :math:`\\log_{10} \\rho`; the line with :math:`\\rho` from
        :func:`~em_helpers.convergence_rate` is drawn through the middle of the path and
        printed.
 
@@ -265,7 +265,7 @@ class ConvergencePanels:
             self._init_path(a_path)
         if a_ll is not None:
             (self.ll_line,) = a_ll.plot([], [], ".-", color="C3", ms=3, lw=1, label="EM")
-            (self.ll_rate_line,) = a_ll.plot([], [], "k:", lw=1, label=r"slope $2\log_{10}\lambda$")
+            (self.ll_rate_line,) = a_ll.plot([], [], "k:", lw=1, label=r"slope $2\log_{10}\rho$")
             self.ll_note = a_ll.text(
                 0.5, 0.5, "", ha="center", va="center", transform=a_ll.transAxes
             )
