@@ -223,9 +223,14 @@ class FBResult:
 
 
 def _block_length(n: int) -> int:
-    """Block length L for n transitions: about sqrt(8 n / 14), which balances the 14 numpy
-    calls per step inside the blocks against the ~8 per block of the scans over blocks."""
-    return max(1, int(round(np.sqrt(8 * n / 14))))
+    """Block length L for n transitions (measured in ``bench/bench_hmm.py``)."""
+    return max(1, int(round(BLOCK_FACTOR * np.sqrt(n))))
+
+
+#: Block length L = BLOCK_FACTOR * sqrt(n): each step inside the blocks costs about 13
+#: numpy calls on arrays of B columns, the scans over the blocks about 10 calls per
+#: doubling on (B, m, m) stacks, log2(B) doublings.
+BLOCK_FACTOR = 0.5
 
 
 def _fb_scaled(
@@ -275,20 +280,29 @@ def _fb_scaled(
                 mt = (gt @ mt.reshape(m, m * B)).reshape(m, m, B)
                 mt *= ps[:, None, :, s]
                 mt /= mt.reshape(m * m, B).sum(axis=0)
-            blocks = mt.transpose(2, 1, 0)  # (B, i, k)
+            blocks = np.ascontiguousarray(mt.transpose(2, 1, 0))  # (B, i, k)
+            # scans over the blocks by doubling (Hillis & Steele): after the level with
+            # shift k, pre[b] = M_{b-2k+1} ... M_b (clipped at 0) and suf[b] = M_b ...
+            # M_{b+2k-1}; every product renormalised to sum 1 (only directions matter)
+            pre = blocks
+            suf = blocks if posteriors else None
+            k = 1
+            while k < B:
+                pre = np.concatenate([pre[:k], pre[:-k] @ pre[k:]])
+                pre /= pre.sum(axis=(1, 2), keepdims=True)
+                if posteriors:
+                    suf = np.concatenate([suf[:-k] @ suf[k:], suf[-k:]])
+                    suf /= suf.sum(axis=(1, 2), keepdims=True)
+                k *= 2
+            # block b starts from alpha_0 M_0 ... M_{b-1}; it ends at M_{b+1} ... M_{B-1} 1
             starts = np.empty((m, B))
-            v = a0
-            for b in range(B):
-                starts[:, b] = v
-                v = v @ blocks[b]
-                v = v / v.sum()
+            starts[:, 0] = a0
+            v = a0 @ pre[:-1]  # (B-1, m)
+            starts[:, 1:] = (v / v.sum(axis=1, keepdims=True)).T
             if posteriors:
-                ends = np.empty((m, B))
-                w = np.ones(m)
-                for b in range(B - 1, -1, -1):
-                    ends[:, b] = w
-                    w = blocks[b] @ w
-                    w = w / w.sum()
+                ends = np.ones((m, B))
+                w = suf[1:].sum(axis=2)  # M_{b+1} ... M_{B-1} 1
+                ends[:, :-1] = (w / w.sum(axis=1, keepdims=True)).T
         else:
             starts = a0[:, None]
             ends = np.ones((m, 1))
