@@ -921,21 +921,32 @@ def init_params(
     if K > X.shape[0]:
         raise ValueError(f"n_components must be in 1..N={X.shape[0]}, got {n_components}")
     reg_covar = _check_reg_covar(reg_covar)
-    if method != "short-em":  # (short-em's own GMM warns)
-        _warn_few_distinct(X, K)
-    rng = np.random.default_rng(seed)
+    if method not in ("kmeans++", "kmeans", "random", "short-em"):
+        raise ValueError(
+            f"method must be 'kmeans++', 'kmeans', 'random' or 'short-em', got {method!r}"
+        )
+    _warn_few_distinct(X, K)
+    return _init_params(X, K, method, covariance_type, np.random.default_rng(seed), reg_covar,
+                        n_short, short_iter)
+
+
+def _init_params(X: np.ndarray, K: int, method: str, covariance_type: str,
+                 rng: np.random.Generator, reg_covar: float, n_short: int,
+                 short_iter: int) -> GMMParams:
+    """:func:`init_params` on checked arguments (no warning about distinct rows)."""
     if method in ("kmeans++", "kmeans"):
         centers = kmeans_plusplus(X, K, rng)
         if method == "kmeans":
             centers = kmeans(X, centers).centers
     elif method == "random":
         centers = X[rng.choice(X.shape[0], size=K, replace=False)]
-    elif method == "short-em":
+    else:  # short-em
         best, best_ll = None, -np.inf
-        for _ in range(n_short):
-            start = init_params(X, K, method="random", covariance_type=covariance_type,
-                                seed=rng, reg_covar=reg_covar)
+        with warnings.catch_warnings():  # the distinct rows were counted once above
+            warnings.simplefilter("ignore", UserWarning)
             model = GMM(X, K, covariance_type, reg_covar=max(reg_covar, 1e-6))
+        for _ in range(n_short):
+            start = _init_params(X, K, "random", covariance_type, rng, reg_covar, 0, 0)
             params = start
             try:
                 for _ in range(short_iter):
@@ -948,10 +959,6 @@ def init_params(
         if best is None:
             raise ValueError("every short-run EM start failed (degenerate data?)")
         return best
-    else:
-        raise ValueError(
-            f"method must be 'kmeans++', 'kmeans', 'random' or 'short-em', got {method!r}"
-        )
     labels = _sq_dist(X, centers).argmin(axis=1)
     return _from_hard_labels(X, labels, K, covariance_type, reg_covar, centers)
 

@@ -74,12 +74,11 @@ def mixture_stats(theta: Any, x: np.ndarray) -> SuffStats:
     h = E * g  # gamma_i2
     ll = float(la.sum() + np.log1p(E).sum() + (t - capped).sum())
     gd1, hd2 = g * d1, h * d2  # elementwise sums, not BLAS dots (no thread start-up per chunk)
-    return SuffStats(
-        nk=np.array([g.sum(), h.sum()]),
-        s1=np.array([[gd1.sum()], [hd2.sum()]]),
-        s2=np.array([[(gd1 * d1).sum()], [(hd2 * d2).sum()]]),
-        loglik=ll, n=x.size, center=np.array([[mu1], [mu2]]), covariance_type="diag",
-    )
+    nk = np.array([g.sum(), h.sum()])
+    s1 = np.array([[gd1.sum()], [hd2.sum()]])
+    s2 = np.array([[(gd1 * d1).sum()], [(hd2 * d2).sum()]])
+    return SuffStats(nk, s1, s2, ll, x.size, center=np.array([[mu1], [mu2]]),
+                     covariance_type="diag")
 
 
 def mixture_m_step(stats: SuffStats) -> np.ndarray:
@@ -91,11 +90,7 @@ def mixture_m_step(stats: SuffStats) -> np.ndarray:
     (the weighted variance about :math:`c_k`, shifted to the new mean). Invariant to
     scaling ``stats``. With :math:`c_k` the previous mean, :math:`s_k/n_k` is one EM step,
     small next to :math:`\\sigma_k`, so the difference loses nothing."""
-    if not isinstance(stats, SuffStats) or stats.s1.shape != (2, 1):
-        raise TypeError(
-            "stats must be the SuffStats of mixture_stats (two components, one feature), "
-            f"got {type(stats).__name__}"
-        )
+    _check_stats(stats)
     n = stats.nk
     d = stats.s1[:, 0] / n  # new mean - centre
     mu = stats.center[:, 0] + d
@@ -103,6 +98,14 @@ def mixture_m_step(stats: SuffStats) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         sd = np.sqrt(var)
     return np.array([mu[0], mu[1], n[0] / n.sum(), sd[0], sd[1]])
+
+
+def _check_stats(stats: Any) -> None:
+    if not isinstance(stats, SuffStats) or stats.s1.shape != (2, 1):
+        raise TypeError(
+            "stats must be the SuffStats of mixture_stats (two components, one feature), "
+            f"got {type(stats).__name__}"
+        )
 
 
 def mixture_loglik(theta: Any, x: np.ndarray) -> float:
