@@ -646,13 +646,18 @@ class MVNMissing:
         self, theta0: np.ndarray | None = None, *, tol: float = 1e-10, max_iter: int = 10_000,
         **kwargs: Any,
     ) -> EMResult:
-        """:func:`em_helpers.run_em` from ``theta0`` (default :meth:`start`)."""
+        """:func:`em_helpers.run_em` from ``theta0`` (default :meth:`start`), with ``scale``
+        (unless given) the data unit of each entry: the observed SD of a variable for its
+        mean, :math:`s_j s_k` for :math:`\\sigma_{jk}`."""
         theta0 = self.start() if theta0 is None else np.asarray(theta0, dtype=float)
         if not self.valid(theta0):
             raise ValueError("theta0 must be finite with Σ positive definite")
-        scale = np.concatenate([np.nanstd(self.X, axis=0),
-                                np.full(self.n_params - self.p, 0.0)])
-        kwargs.setdefault("scale", scale)
+        sd = np.nanstd(self.X, axis=0)
+        sd = np.where(sd > 0, sd, 1.0)
+        rows, cols = _tril(self.p)
+        # each entry's data unit: an SD for a mean, a product of SDs for a covariance (an
+        # entry near 0, such as a covariance that vanishes, is then judged in that unit)
+        kwargs.setdefault("scale", np.concatenate([sd, sd[rows] * sd[cols]]))
         return run_em(self.e_step, self.m_step, theta0, loglik=self.loglik, tol=tol,
                       max_iter=max_iter, names=self.names(), **kwargs)
 
