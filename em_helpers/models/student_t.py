@@ -140,10 +140,11 @@ def _newton_bracketed(f, lo: float, hi: float, x: float) -> float:
     raise RuntimeError(f"no convergence in [{lo}, {hi}]")  # pragma: no cover
 
 
-def _solve_h(c: float) -> float:
+def _solve_h(c: float, near: float | None = None) -> float:
     """The :math:`\\nu` in :data:`NU_BOUNDS` with :math:`h(\\nu) = c` (clamped at the ends),
     solved in :math:`u = \\log\\nu` with :math:`dh/du = 1 - \\tfrac\\nu2\\psi'(\\nu/2)`,
-    from the start :math:`\\nu_0 = (1 + \\sqrt{1 + 4c/3})/2c` (the root of
+    from ``near`` (the previous :math:`\\nu`, close to the root once EM settles) or else
+    :math:`\\nu_0 = (1 + \\sqrt{1 + 4c/3})/2c` (the root of
     :math:`h \\approx 1/\\nu + 1/3\\nu^2`)."""
     lo, hi = _LOG_NU
     if c >= _H_ENDS[0]:
@@ -155,7 +156,10 @@ def _solve_h(c: float) -> float:
         half = math.exp(u) / 2
         return u - _LOG2 - float(digamma(half)) - c, 1.0 - half * float(_trigamma(half))
 
-    start = math.log((1 + math.sqrt(1 + 4 * c / 3)) / (2 * c))
+    if near is not None and NU_BOUNDS[0] < near < NU_BOUNDS[1]:
+        start = math.log(near)
+    else:
+        start = math.log((1 + math.sqrt(1 + 4 * c / 3)) / (2 * c))
     return _nu_of(_newton_bracketed(f, lo, hi, min(max(start, lo), hi)))
 
 
@@ -419,21 +423,35 @@ class StudentT:
 
     def _cm_steps(self, stats: TStats, algorithm: str) -> np.ndarray:
         px = algorithm.startswith("px")
+        n = self.n
         mu, s, total = self._weighted(stats.w)
-        scatter = s / (total if px else self.n)
+        scatter = s / (total if px else n)
         if not self.estimate_nu:
-            return self.pack(mu, scatter)
+            return self._theta(mu, scatter, None)
+        nu_t = float(stats.theta[-1])
         if algorithm in ("em", "ecm"):
-            nu = _solve_h(float(np.mean(stats.w - stats.log_w)) - 1.0)
+            nu = _solve_h(float((stats.w - stats.log_w).sum()) / n - 1.0, nu_t)
         elif algorithm == "px-em":
-            nu = _solve_h(float(np.log(total / self.n) - np.mean(stats.log_w)))
+            nu = _solve_h(math.log(total / n) - float(stats.log_w.sum()) / n, nu_t)
         elif algorithm == "mcecm":  # a second E-step at (mu', Sigma', nu^(t))
-            nu_t = float(stats.theta[-1])
-            w, log_w = self.weights(self.pack(mu, scatter, nu_t))
-            nu = _solve_h(float(np.mean(w - log_w)) - 1.0)
+            w, log_w = self.weights(self._theta(mu, scatter, nu_t))
+            nu = _solve_h(float((w - log_w).sum()) / n - 1.0, nu_t)
         else:  # ecme, px-ecme: maximise the observed loglik over nu
-            nu = self._nu_ecme(mu, scatter, float(stats.theta[-1]))
-        return self.pack(mu, scatter, nu)
+            nu = self._nu_ecme(mu, scatter, nu_t)
+        return self._theta(mu, scatter, nu)
+
+    def _theta(self, mu: np.ndarray, scatter: np.ndarray, nu: float | None) -> np.ndarray:
+        """:meth:`pack` without its checks, for the M-steps."""
+        n, p, k, d = self._shape
+        out = np.empty(d)
+        out[:p] = mu
+        if p == 1:
+            out[1] = scatter[0, 0]
+        else:
+            out[p : p + k] = scatter[self._tril]
+        if self.nu is None:
+            out[-1] = nu
+        return out
 
     def steps(self, algorithm: str = "em"):
         """``(e_step, m_step)`` of ``algorithm``, one of :data:`ALGORITHMS`, for
@@ -500,11 +518,11 @@ class StudentT:
         def score(u: float) -> tuple[float, float]:
             nu = math.exp(u)
             half, plus = nu / 2, (nu + p) / 2
-            denom = nu + delta
+            inv = 1 / (nu + delta)
             value = n * (u - _LOG2 - float(digamma(half)) + 1 + float(digamma(plus)))
-            value -= float(np.sum(np.log(denom / 2) + (nu + p) / denom))
+            value -= float((-np.log(inv * 2) + (nu + p) * inv).sum())
             slope = n * (1 / nu - float(_trigamma(half)) / 2 + float(_trigamma(plus)) / 2)
-            slope -= float(np.sum(1 / denom + (delta - p) / denom**2))
+            slope -= float((inv + (delta - p) * inv * inv).sum())
             return value, nu * slope
 
         lo, hi = _LOG_NU
@@ -513,8 +531,10 @@ class StudentT:
         if s0 == 0:
             return _nu_of(u0)
         direction = 1.0 if s0 > 0 else -1.0
-        # first trial: twice Newton's step (when the score falls there), at most log 2
-        step = min(max(2 * abs(s0 / d0), 1e-8), _LOG2) if d0 < 0 else _LOG2
+        newton = -s0 / d0 if d0 < 0 else direction * _LOG2  # uphill: the sign of s0
+        # first trial: 1.5 Newton steps (at least 1e-12, at most log 2), doubled until the
+        # score changes sign
+        step = min(max(1.5 * abs(newton), 1e-12), _LOG2)
         a = u0
         while True:
             b = min(max(a + direction * step, lo), hi)
@@ -527,7 +547,10 @@ class StudentT:
                 return _nu_of(b)  # uphill all the way to the bound
             a, step = b, 2 * step
         left, right = (a, b) if direction > 0 else (b, a)  # score > 0 at left, < 0 at right
-        return _nu_of(_newton_bracketed(score, left, right, 0.5 * (left + right)))
+        start = u0 + newton
+        if not left < start < right:
+            start = 0.5 * (left + right)
+        return _nu_of(_newton_bracketed(score, left, right, start))
 
     def Q(self, theta: Any, stats: TStats) -> float:
         """:math:`Q(\\theta\\mid\\theta^{(t)})` up to a constant, with ``stats`` the
