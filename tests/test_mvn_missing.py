@@ -330,6 +330,24 @@ def test_mixture_em_ascends_and_marginalises():
         assert r.converged
 
 
+def test_gmm_with_nan_in_x_delegates_to_missing_gmm():
+    rng = np.random.default_rng(9)
+    X = np.vstack([rng.normal(0, 1, (60, 2)), rng.normal(5, 1, (40, 2))])
+    assert type(gmm.GMM(X, 2)) is gmm.GMM
+    X[rng.random(X.shape) < 0.2] = np.nan
+    X = X[~np.isnan(X).all(axis=1)]
+    model = gmm.GMM(X, 2, "full", reg_covar=1e-6)
+    assert isinstance(model, mm.MissingGMM) and model.covariance_type == "full"
+    start = model.init(seed=0)
+    params, res = model.fit(start, tol=1e-8, max_iter=500)
+    direct, res2 = mm.MissingGMM(X, 2, reg_covar=1e-6).fit(start, tol=1e-8, max_iter=500)
+    assert res.converged and np.allclose(params.pack(), direct.pack())
+    assert np.sort(params.means[:, 0]) == pytest.approx([0, 5], abs=0.5)
+    X[0, 0] = np.inf
+    with pytest.raises(ValueError, match="infinite"):
+        gmm.GMM(X, 2)
+
+
 def test_sklearn_gaussian_mixture_refuses_nan():
     from sklearn.mixture import GaussianMixture
 

@@ -1119,7 +1119,8 @@ class MissingGMM:
     (responsibilities from the observed part) and fills in the expected complete-data
     statistics with each component's regression and conditional covariance; the M-step is
     :func:`em_helpers.models.gmm.m_step`. With no value missing it is ``gmm.GMM``'s EM; with
-    :math:`K = 1` it is :class:`MVNMissing`'s.
+    :math:`K = 1` it is :class:`MVNMissing`'s. ``gmm.GMM(X, ...)`` returns one of these
+    when ``X`` has a NaN.
 
     Parameters
     ----------
@@ -1212,6 +1213,23 @@ class MissingGMM:
         ]
         return names + [f"cov{idx}" for idx in np.ndindex(*shape)]
 
+    def scale(self) -> np.ndarray:
+        """Absolute scales of the flat vector's entries for ``run_em(scale=...)``, as
+        ``gmm.GMM.scale``: a thousandth of each entry's data unit (weights 1, means the
+        observed SD :math:`s_j`, covariances :math:`s_is_j`), so that an entry near 0 is
+        judged in absolute terms."""
+        sd = np.nanstd(self.X, axis=0)
+        sd = np.where(sd > 0, sd, 1.0)
+        K, p = self.K, self.p
+        cov = {
+            "full": np.broadcast_to(np.outer(sd, sd), (K, p, p)),
+            "tied": np.outer(sd, sd),
+            "diag": np.broadcast_to(sd**2, (K, p)),
+            "spherical": np.full(K, np.mean(sd**2)),
+        }[self.covariance_type]
+        fraction = getattr(_gmm, "SCALE_FRACTION", 1e-3)
+        return fraction * np.concatenate([np.ones(K), np.tile(sd, K), np.ravel(cov)])
+
     def init(self, method: str = "kmeans++", seed: int | None = 0) -> _gmm.GMMParams:
         """:func:`mixture_init` with the model's settings."""
         return mixture_init(self.X, self.K, method=method,
@@ -1233,6 +1251,7 @@ class MissingGMM:
             )
         if check_ascent is None:
             check_ascent = self.reg_covar == 0 or self.prior is not None
+        kwargs.setdefault("scale", self.scale())
         res = run_em(self.e_step, self.m_step, start.pack(), loglik=self.loglik, tol=tol,
                      max_iter=max_iter, names=self.names(), check_ascent=check_ascent,
                      **kwargs)
