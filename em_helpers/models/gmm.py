@@ -608,19 +608,39 @@ def _suff_stats(X: np.ndarray, params: GMMParams) -> SuffStats:
 
 @dataclass(frozen=True)
 class GMMPrior:
-    """Conjugate prior for MAP-EM (``"full"`` covariances).
+    """Conjugate prior for MAP-EM, every covariance type (Fraley & Raftery 2007).
 
-    :math:`(w_1..w_K) \\sim \\mathrm{Dirichlet}(\\alpha, \\dots, \\alpha)`;
-    :math:`\\Sigma_k \\sim \\mathcal{W}^{-1}(\\Psi, \\nu)` (density
-    :math:`\\propto |\\Sigma|^{-(\\nu+p+1)/2} e^{-\\operatorname{tr}(\\Psi\\Sigma^{-1})/2}`);
+    :math:`(w_1..w_K) \\sim \\mathrm{Dirichlet}(\\alpha, \\dots, \\alpha)`, and for the
+    covariances, by type:
+
+    - ``"full"``: :math:`\\Sigma_k \\sim \\mathcal{W}^{-1}(\\Psi, \\nu)` (density
+      :math:`\\propto |\\Sigma|^{-(\\nu+p+1)/2} e^{-\\operatorname{tr}(\\Psi\\Sigma^{-1})/2}`);
+    - ``"tied"``: the shared :math:`\\Sigma \\sim \\mathcal{W}^{-1}(\\Psi, \\nu)`;
+    - ``"diag"``: :math:`\\sigma^2_{kj} \\sim \\mathrm{InvGamma}(\\nu/2, \\Psi_{jj}/2)` (density
+      :math:`\\propto (\\sigma^2)^{-\\nu/2-1} e^{-\\Psi_{jj}/2\\sigma^2}`);
+    - ``"spherical"``: :math:`\\sigma^2_k \\sim \\mathrm{InvGamma}(\\nu/2, s^2/2)`,
+      :math:`s^2 = \\operatorname{tr}(\\Psi)/p`;
+
     and, when :math:`\\kappa > 0`, :math:`\\mu_k \\mid \\Sigma_k \\sim N(m, \\Sigma_k/\\kappa)`
-    (:math:`\\kappa = 0`: a flat prior on the means). The MAP M-step
-    (derived in notebook 07) is
+    (:math:`\\kappa = 0`: a flat prior on the means). With :math:`W_k` the weighted scatter
+    about :math:`\\bar x_k` and :math:`B_k = \\frac{\\kappa n_k}{\\kappa + n_k}
+    (\\bar x_k - m)(\\bar x_k - m)^\\top` (0 when :math:`\\kappa = 0`), the MAP M-step
+    (derived in notebook 07) is :math:`w_k = (n_k + \\alpha - 1)/(N + K(\\alpha - 1))`,
+    :math:`\\mu_k = (n_k\\bar x_k + \\kappa m)/(n_k + \\kappa)` and, with
+    :math:`[\\kappa]` = 1 if :math:`\\kappa > 0` else 0,
 
-    .. math:: w_k = \\frac{n_k + \\alpha - 1}{N + K(\\alpha - 1)},\\quad
-              \\mu_k = \\frac{n_k\\bar x_k + \\kappa m}{n_k + \\kappa},\\quad
-              \\Sigma_k = \\frac{\\Psi + n_k S_k + \\frac{\\kappa n_k}{\\kappa + n_k}
-              (\\bar x_k - m)(\\bar x_k - m)^\\top}{n_k + \\nu + p + 1 + [\\kappa > 0]}.
+    .. math:: \\text{full: }\\Sigma_k = \\frac{\\Psi + W_k + B_k}{n_k + \\nu + p + 1 + [\\kappa]},
+              \\qquad
+              \\text{tied: }\\Sigma = \\frac{\\Psi + \\sum_k (W_k + B_k)}
+              {N + \\nu + p + 1 + K[\\kappa]},
+
+    .. math:: \\text{diag: }\\sigma^2_{kj} = \\frac{\\Psi_{jj} + (W_k + B_k)_{jj}}
+              {n_k + \\nu + 2 + [\\kappa]},\\qquad
+              \\text{spherical: }\\sigma^2_k = \\frac{s^2 + \\operatorname{tr}(W_k + B_k)}
+              {p\\,n_k + \\nu + 2 + p[\\kappa]}
+
+    (Fraley & Raftery 2007, Table 2, for their EEE, VVV, VVI, VII). The posterior is
+    bounded, so no component can collapse. :meth:`default` gives their data-scaled prior.
 
     Attributes
     ----------
@@ -664,23 +684,85 @@ class GMMPrior:
         object.__setattr__(self, "scale", scale)
 
 
+    @classmethod
+    def default(cls, X: np.ndarray, n_components: int, covariance_type: str = "full", *,
+                shrinkage: float = 0.01, alpha: float = 1.0) -> GMMPrior:
+        """Fraley & Raftery's (2007) data-scaled default prior (mclust's ``priorControl()``)
+        for K components: :math:`m = \\bar x`, :math:`\\kappa` = ``shrinkage`` (0.01),
+        :math:`\\nu = p + 2` and :math:`\\Psi = \\widehat{\\mathrm{Var}}(X)/K^{2/p}` (the
+        sample covariance, divisor N - 1) for ``"full"`` and ``"tied"``; for ``"diag"``
+        its diagonal (mclust uses the mean variance for every feature there; per
+        feature keeps features of different units apart), for ``"spherical"``
+        :math:`\\operatorname{tr}(\\widehat{\\mathrm{Var}})/p\\,I`, both over
+        :math:`K^{2/p}`. No prior on the weights unless ``alpha`` > 1."""
+        X = _check_X(X)
+        K = _check_n_components(n_components)
+        ctype = _check_type(covariance_type)
+        N, p = X.shape
+        if N < 2:
+            raise ValueError(f"X needs at least 2 rows for a data-scaled prior, got {N}")
+        var = np.atleast_2d(np.cov(X.T))
+        if ctype == "diag":
+            var = np.diag(np.diag(var))
+        elif ctype == "spherical":
+            var = np.trace(var) / p * np.eye(p)
+        return cls(scale=var / K ** (2.0 / p), dof=p + 2.0, alpha=alpha,
+                   kappa=float(shrinkage), mean=X.mean(axis=0))
+
 def log_prior(params: GMMParams, prior: GMMPrior) -> float:
-    """:math:`\\log p(\\theta)` of :class:`GMMPrior` (normalised), for the MAP ascent check."""
-    from scipy import stats
+    """:math:`\\log p(\\theta)` of :class:`GMMPrior` (normalised), for the MAP ascent check:
+    the Dirichlet on the weights, the inverse-Wishart (``"full"``, ``"tied"``) or
+    inverse-gamma (``"diag"``, ``"spherical"``) on the covariances, and with
+    :math:`\\kappa > 0` the normal on each mean. In closed form with NumPy (Cholesky
+    factors, no inverse), since MAP-EM evaluates it at every pass:
+    :math:`\\log\\mathcal{W}^{-1}(\\Sigma; \\Psi, \\nu) = \\tfrac{\\nu}{2}\\log|\\Psi|
+    - \\tfrac{\\nu p}{2}\\log 2 - \\log\\Gamma_p(\\tfrac{\\nu}{2})
+    - \\tfrac{\\nu + p + 1}{2}\\log|\\Sigma| - \\tfrac12\\operatorname{tr}(\\Psi\\Sigma^{-1})`."""
+    from scipy.special import gammaln, multigammaln
 
-    if params.covariance_type != "full":
-        raise ValueError("GMMPrior is implemented for covariance_type='full' only")
-    K = params.n_components
-    out = float(stats.dirichlet.logpdf(params.weights, np.full(K, prior.alpha)))
-    for k in range(K):
-        S = params.covariances[k]
-        out += float(stats.invwishart.logpdf(S, df=prior.dof, scale=prior.scale))
-        if prior.kappa > 0:
-            out += float(
-                stats.multivariate_normal.logpdf(params.means[k], prior.mean, S / prior.kappa)
-            )
+    ctype = params.covariance_type
+    K, p = params.means.shape
+    if prior.scale.shape != (p, p):
+        raise ValueError(f"prior.scale must be ({p}, {p}), got {prior.scale.shape}")
+    a, nu, kappa = prior.alpha, prior.dof, prior.kappa
+    w = params.weights
+    with np.errstate(divide="ignore"):
+        out = float(gammaln(K * a) - K * gammaln(a) + np.sum((a - 1) * np.log(w))) \
+            if a != 1 else float(gammaln(K))
+    cov = params.covariances
+    if ctype in ("full", "tied"):
+        stack = cov if ctype == "full" else cov[None]
+        L = np.linalg.cholesky(stack)
+        logdet = 2.0 * np.log(np.diagonal(L, axis1=-2, axis2=-1)).sum(axis=-1)
+        Linv = np.linalg.solve(L, np.broadcast_to(np.eye(p), stack.shape))
+        # tr(Psi Sigma^-1) = ||L^-1 C||_F^2 with Psi = C C^T
+        C = np.linalg.cholesky(prior.scale)
+        tr = np.einsum("kij,kij->k", Linv @ C, Linv @ C)
+        log_psi = 2.0 * float(np.log(np.diag(C)).sum())
+        iw = (0.5 * nu * log_psi - 0.5 * nu * p * np.log(2.0) - multigammaln(0.5 * nu, p)
+              - 0.5 * (nu + p + 1) * logdet - 0.5 * tr)
+        out += float(iw.sum())
+        if kappa > 0:
+            lk = logdet if ctype == "full" else np.broadcast_to(logdet, (K,))
+            Li = Linv if ctype == "full" else np.broadcast_to(Linv, (K, p, p))
+            z = np.einsum("kij,kj->ki", Li, params.means - prior.mean) * np.sqrt(kappa)
+            out += float(np.sum(-0.5 * (p * _LOG_2PI + lk - p * np.log(kappa))
+                                - 0.5 * np.einsum("ki,ki->k", z, z)))
+        return out
+    var = cov if ctype == "diag" else np.repeat(cov[:, None], p, axis=1)  # (K, p)
+    b = 0.5 * (np.diag(prior.scale) if ctype == "diag"
+               else np.full(p, np.trace(prior.scale) / p))
+    shape = 0.5 * nu
+    if ctype == "diag":
+        ig = shape * np.log(b) - gammaln(shape) - (shape + 1) * np.log(var) - b / var
+    else:  # one sigma_k^2 per component
+        v = cov
+        ig = shape * np.log(b[0]) - gammaln(shape) - (shape + 1) * np.log(v) - b[0] / v
+    out += float(np.sum(ig))
+    if kappa > 0:
+        d2 = (params.means - prior.mean) ** 2
+        out += float(np.sum(-0.5 * (_LOG_2PI + np.log(var / kappa)) - 0.5 * kappa * d2 / var))
     return out
-
 
 def m_step(
     stats: SuffStats, *, reg_covar: float = 1e-6, prior: GMMPrior | None = None
@@ -695,7 +777,7 @@ def m_step(
     :math:`\\varepsilon`. (:math:`n_k` gets :math:`10\\epsilon_{\\rm mach}` times the weight
     of one row, :math:`\\sum_k n_k/N`, added: scikit-learn's :math:`10\\epsilon_{\\rm mach}` for
     counted rows, and scaled with the statistics, so that the M-step is invariant to scaling
-    them, as online EM needs.) With ``prior`` (full only) the MAP update of :class:`GMMPrior`.
+    them, as online EM needs.) With ``prior`` (any type) the MAP update of :class:`GMMPrior`.
 
     Raises
     ------
@@ -712,7 +794,6 @@ def m_step(
     K, p = stats.s1.shape
     row = stats.nk.sum() / stats.n if stats.n > 0 else 1.0  # the weight of one row
     nk = stats.nk + _NK_EPS * row
-    N = stats.n
     d = stats.s1 / nk[:, None]  # xbar_k - c_k
     means = stats.center + d
     if ctype in ("diag", "spherical"):
@@ -720,23 +801,9 @@ def m_step(
     else:
         scatter = stats.s2 - nk[:, None, None] * np.einsum("ki,kj->kij", d, d)
     if prior is not None:
-        if ctype != "full":
-            raise ValueError("prior (MAP-EM) is implemented for covariance_type='full' only")
         if prior.scale.shape != (p, p):
             raise ValueError(f"prior.scale must be ({p}, {p}), got {prior.scale.shape}")
-        a = prior.alpha
-        weights = (stats.nk + a - 1) / (N + K * (a - 1))
-        cov = scatter + prior.scale
-        denom = nk + prior.dof + p + 1
-        if prior.kappa > 0:
-            dev = means - prior.mean
-            shrink = prior.kappa * nk / (prior.kappa + nk)
-            cov = cov + shrink[:, None, None] * np.einsum("ki,kj->kij", dev, dev)
-            means = (nk[:, None] * means + prior.kappa * prior.mean) / (nk + prior.kappa)[:, None]
-            denom = denom + 1
-        cov = cov / denom[:, None, None] + reg_covar * np.eye(p)
-        return GMMParams(weights / weights.sum(), means, 0.5 * (cov + cov.transpose(0, 2, 1)),
-                         "full")
+        return _map_m_step(stats, nk, means, scatter, prior, reg_covar)
     weights = nk / nk.sum()
     if ctype == "full":
         cov = scatter / nk[:, None, None]
@@ -752,6 +819,44 @@ def m_step(
         raise ValueError("the M-step produced non-finite parameters (an emptied component?)")
     return GMMParams._trusted(weights, means, cov, ctype)
 
+
+
+def _map_m_step(stats: SuffStats, nk: np.ndarray, xbar: np.ndarray, scatter: np.ndarray,
+                prior: GMMPrior, reg_covar: float) -> GMMParams:
+    """The MAP M-step of :class:`GMMPrior` for every covariance type, from the weighted
+    means :math:`\\bar x_k` and scatters :math:`W_k` (their diagonals for the diagonal
+    types)."""
+    ctype = stats.covariance_type
+    K, p = xbar.shape
+    a, nu, kappa = prior.alpha, prior.dof, prior.kappa
+    weights = (stats.nk + a - 1) / (stats.nk.sum() + K * (a - 1))
+    means = xbar
+    W = scatter
+    extra = 0.0  # [kappa > 0]
+    if kappa > 0:
+        dev = xbar - prior.mean
+        shrink = kappa * nk / (kappa + nk)
+        if ctype in ("diag", "spherical"):
+            W = W + shrink[:, None] * dev * dev
+        else:
+            W = W + shrink[:, None, None] * np.einsum("ki,kj->kij", dev, dev)
+        means = (nk[:, None] * xbar + kappa * prior.mean) / (nk + kappa)[:, None]
+        extra = 1.0
+    Psi = prior.scale
+    if ctype == "full":
+        cov = (Psi + W) / (nk + nu + p + 1 + extra)[:, None, None] + reg_covar * np.eye(p)
+        cov = 0.5 * (cov + cov.transpose(0, 2, 1))
+    elif ctype == "tied":
+        cov = (Psi + W.sum(axis=0)) / (nk.sum() + nu + p + 1 + K * extra)
+        cov = 0.5 * (cov + cov.T) + reg_covar * np.eye(p)
+    elif ctype == "diag":
+        cov = (np.diag(Psi) + W) / (nk + nu + 2 + extra)[:, None] + reg_covar
+    else:
+        s2 = np.trace(Psi) / p
+        cov = (s2 + W.sum(axis=1)) / (p * nk + nu + 2 + p * extra) + reg_covar
+    if not (np.all(np.isfinite(means)) and np.all(np.isfinite(cov))):
+        raise ValueError("the MAP M-step produced non-finite parameters")
+    return GMMParams(weights / weights.sum(), means, cov, ctype)
 
 def e_step(X: np.ndarray, params: GMMParams) -> SuffStats:
     """Alias of :func:`suff_stats` (the E-step's output is the statistics)."""
@@ -782,12 +887,25 @@ def bic(X: np.ndarray, params: GMMParams) -> float:
     return -2.0 * loglik(X, params) + d * np.log(X.shape[0])
 
 
-def icl(X: np.ndarray, params: GMMParams) -> float:
-    """Integrated completed likelihood criterion, BIC plus twice the classification entropy:
-    :math:`\\mathrm{ICL} = \\mathrm{BIC} - 2\\sum_i\\sum_k \\gamma_{ik}\\log\\gamma_{ik}`."""
-    gamma = responsibilities(X, params)
-    return bic(X, params) - 2.0 * float(np.sum(xlogy(gamma, gamma)))
+def icl(X: np.ndarray, params: GMMParams, kind: str = "soft") -> float:
+    """Integrated completed likelihood criterion (smaller is better), two versions:
 
+    - ``kind="soft"``: BIC plus twice the entropy of the responsibilities,
+      :math:`\\mathrm{BIC} - 2\\sum_i\\sum_k \\gamma_{ik}\\log\\gamma_{ik}` (McLachlan &
+      Peel 2000's ICL-BIC);
+    - ``kind="map"``: Biernacki, Celeux & Govaert (2000)'s, with the MAP labels
+      :math:`\\hat z_i = \\arg\\max_k \\gamma_{ik}`:
+      :math:`\\mathrm{BIC} - 2\\sum_i \\log\\gamma_{i\\hat z_i}` (mclust's ``icl``, sign
+      flipped). It penalises at least as much as the soft version.
+    """
+    if kind not in ("soft", "map"):
+        raise ValueError(f"kind must be 'soft' or 'map', got {kind!r}")
+    gamma = responsibilities(X, params)
+    if kind == "soft":
+        return bic(X, params) - 2.0 * float(np.sum(xlogy(gamma, gamma)))
+    with np.errstate(divide="ignore"):
+        top = np.log(gamma.max(axis=1))
+    return bic(X, params) - 2.0 * float(top.sum())
 
 def order_components(params: GMMParams, key: str = "mean") -> GMMParams:
     """The same mixture with components sorted (label switching): by the first coordinate
@@ -997,8 +1115,6 @@ def _check_prior(prior: Any, p: int, covariance_type: str) -> GMMPrior | None:
         return None
     if not isinstance(prior, GMMPrior):
         raise TypeError(f"prior must be a GMMPrior or None, got {type(prior).__name__}")
-    if covariance_type != "full":
-        raise ValueError("prior (MAP-EM) is implemented for covariance_type='full' only")
     if prior.scale.shape != (p, p):
         raise ValueError(
             f"prior.scale has shape {prior.scale.shape} but the data have p={p} features: "
@@ -1049,7 +1165,7 @@ class GMMSteps:
     reg_covar : float
         :math:`\\varepsilon \\ge 0` added to the covariance diagonals in the M-step.
     prior : GMMPrior, optional
-        MAP-EM (``"full"`` only).
+        MAP-EM (any covariance type).
     """
 
     def __init__(
