@@ -316,6 +316,19 @@ def test_emptied_state_keeps_its_values():
     assert lam[1] == 50.0 and np.allclose(g[1], [0.5, 0.5]) and lam[0] == pytest.approx(3.0)
 
 
+def test_a_state_with_only_zero_counts_gets_a_tiny_positive_rate():
+    # every count 0: Q's rate part, -lambda_j sum_t u_j(t), rises as lambda_j -> 0, which
+    # is outside the space; the M-step takes a tiny positive rate (and so still raises Q)
+    model = hmm.PoissonHMM(np.zeros(6, dtype=int), 2, "free")
+    theta = model.pack([0.5, 3.0], [[0.8, 0.2], [0.3, 0.7]], [0.5, 0.5])
+    stats = model.e_step(theta)
+    new = model.m_step(stats)
+    lam, _, _ = model.unpack(new)
+    assert np.all((lam > 0) & (lam <= 1e-12)) and model.valid(new)
+    assert model.Q(new, stats) > model.Q(theta, stats)
+    assert model.loglik(new) > model.loglik(theta)
+
+
 def test_simulate_is_seeded_and_follows_the_chain():
     s1, x1 = hmm.simulate([2.0, 30.0], [[0.0, 1.0], [1.0, 0.0]], [1.0, 0.0], 50, seed=4)
     s2, x2 = hmm.simulate([2.0, 30.0], [[0.0, 1.0], [1.0, 0.0]], [1.0, 0.0], 50, seed=4)

@@ -33,8 +33,8 @@ once (one small matrix product per step, over the blocks), a scan over the block
 each block's starting :math:`\\alpha` and final :math:`\\beta`, and the scaled recursions then
 run inside all blocks together. Every vector and matrix is renormalised at every step, so
 nothing underflows; the log-likelihood is the sum of the logs of the forward
-normalisers. Each numpy call works on a whole slice of blocks, which is what brings a
-pass over :math:`T = 10^5` to the speed of hmmlearn's compiled loop (``bench/bench_hmm.py``).
+normalisers. Each numpy call works on a whole slice of blocks, which brings an E-step at
+:math:`T = 10^5` to the speed of hmmlearn's compiled one (``bench/bench_hmm.py``).
 
 The parameter vector of :class:`PoissonHMM` holds only free parameters:
 :math:`\\theta = (\\lambda_1, \\dots, \\lambda_m,` the off-diagonal
@@ -769,8 +769,11 @@ class PoissonHMM:
         lam0, g0, _ = self.unpack(stats.theta)
         occ = stats.occupancy
         tiny = np.finfo(float).tiny
-        lam = np.where(occ > tiny, stats.weighted_x / np.where(occ > tiny, occ, 1.0), lam0)
-        lam = np.maximum(lam, 1e-300) if np.all(lam > 0) else np.where(lam > 0, lam, lam0)
+        # a state whose weighted counts are all 0 has its maximiser at lambda = 0, outside
+        # the parameter space: a tiny positive rate (Q still rises towards it)
+        floor = 1e-12 * max(float(self.x.mean()), 1.0)
+        mean = stats.weighted_x / np.where(occ > tiny, occ, 1.0)
+        lam = np.where(occ > tiny, np.maximum(mean, floor), lam0)
         out_n = stats.trans.sum(axis=1)
         safe = np.where(out_n > tiny, out_n, 1.0)
         g = np.where((out_n > tiny)[:, None], stats.trans / safe[:, None], g0)
