@@ -268,6 +268,13 @@ def test_simulate_t_is_seeded_and_heavy_tailed():
         (lambda: st.simulate_t(10, -1.0), ValueError, "nu must be"),
         (lambda: st.simulate_t(10, 3.0, scale=0.0), ValueError, "scale must be"),
         (lambda: st.map_jacobian(lambda t: t, [np.nan]), ValueError, "theta must be"),
+        (lambda: st.map_jacobian(None, [1.0]), TypeError, "em_map must be a callable"),
+        (lambda: MODEL.Q_expanded(27.0, 14.0, -1.0, 2.0, MODEL.e_step(MODEL.start())),
+         ValueError, "alpha and nu must be positive"),
+        (lambda: MODEL.Q_expanded([27.0, 1.0], 14.0, 1.0, 2.0, MODEL.e_step(MODEL.start())),
+         ValueError, "mu must have shape"),
+        (lambda: MODEL.Q([27.0, 14.0, 2.0], None), TypeError, "stats must be the TStats"),
+        (lambda: MODEL.profile_loglik(1e5), ValueError, "nu must be in"),
     ],
 )
 def test_bad_input_is_named(call, error, match):

@@ -584,8 +584,14 @@ class StudentT:
         stats = self._check_stats(stats)
         mu = np.atleast_1d(np.asarray(mu, dtype=float))
         scatter_star = np.atleast_2d(np.asarray(scatter_star, dtype=float))
+        p = self.p
+        if mu.shape != (p,) or scatter_star.shape != (p, p):
+            raise ValueError(
+                f"mu must have shape ({p},) and scatter_star ({p}, {p}); got {mu.shape} "
+                f"and {scatter_star.shape}"
+            )
         if not (alpha > 0 and nu > 0):
-            raise ValueError(f"alpha and nu must be positive, got {alpha}, {nu}")
+            raise ValueError(f"alpha and nu must be positive, got alpha={alpha}, nu={nu}")
         delta = self._delta(mu, scatter_star, mu)
         out = -self.n / 2 * self._logdet(scatter_star, mu) - 0.5 * stats.w @ delta
         out += self.n * (nu / 2 * np.log(nu / (2 * alpha)) - gammaln(nu / 2))
@@ -763,6 +769,8 @@ def map_jacobian(em_map, theta: Any, rel: float = 1e-5) -> np.ndarray:
     :math:`h = \\mathrm{rel}\\cdot\\max(|\\theta_i|, 10^{-3})`. For maps that are not EM for
     an augmentation (ECM, ECME), where SEM's covariance formula does not apply but the
     eigenvalues still give the rate."""
+    if not callable(em_map):
+        raise TypeError(f"em_map must be a callable theta -> theta, got {em_map!r}")
     theta = np.asarray(theta, dtype=float)
     if theta.ndim != 1 or not np.all(np.isfinite(theta)):
         raise ValueError(f"theta must be a finite 1-D array, got {theta!r}")
