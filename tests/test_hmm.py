@@ -33,7 +33,7 @@ def quakes():
 
 
 def test_series_matches_the_book(quakes):
-    # the book's Table 1.2: mean 19.364, variance 51.573
+    # as printed in the book: mean 19.364, variance 51.573
     assert round(quakes.mean(), 3) == 19.364
     assert round(quakes.var(ddof=1), 3) == 51.573
 
