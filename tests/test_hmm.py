@@ -160,6 +160,8 @@ def test_book_table_4_1_iterations_and_fits(quakes):
     assert res.converged
     assert (round(g[1, 0], 5), round(lam[0], 3), round(lam[1], 3)) == (0.12851, 15.472, 26.125)
     assert (round(d[0], 5), round(-res.loglik, 5)) == (0.66082, 342.31827)
+    aic, bic = stat.information_criteria(res.loglik)  # k = 4
+    assert (round(aic, 1), round(bic, 1)) == (692.6, 703.3)
     # the book prints gamma12 = 0.065961 (its nlm run); the maximiser is 0.0659594
     assert abs(g[0, 1] - 0.065961) < 2.5e-6
 
@@ -184,6 +186,8 @@ def test_book_table_4_2_three_states(quakes):
     np.testing.assert_array_equal(np.round(g, 4), book_g)
     assert list(np.round(d, 4)) == [0.4436, 0.4045, 0.1519]
     assert round(-res.loglik, 5) == 329.46028
+    aic, bic = stat.information_criteria(res.loglik)  # k = 9
+    assert (round(aic, 1), round(bic, 1)) == (676.9, 701.0)
 
 
 # ---- against hmmlearn ------------------------------------------------------------------
