@@ -2,9 +2,14 @@
 
 A plain ``http.server`` serves the built site on 127.0.0.1 (its own process group, always
 stopped). Every page is opened with requests to any other host aborted, and must:
-load without console errors or failed requests, show every figure (natural size > 0),
-typeset all its maths with the bundled MathJax (``mjx-container``), render its saved
-widgets with the bundled HTML manager, and link only to pages that exist (HTTP 200).
+load without console errors, warnings or failed requests; show every figure (natural size
+> 0); typeset all its maths with the bundled MathJax, leaving no raw TeX (``$``, ``$$``,
+``\\command``) in the text a reader sees; render its saved widgets with the bundled HTML
+manager, every control disabled under a "this page is static" note placed above it; link
+only to pages that exist (HTTP 200), every citation to an entry of the references; load
+neither Font Awesome's script nor, without widgets, more than :data:`MAX_PAGE_BYTES`.
+The landing page is ``index.html`` itself, with a start button and readable cards; search
+snippets show no TeX; the download button gives the original notebook.
 
 Skips when the site is not built: ``make site`` first (``make test-browser`` does).
 """
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -29,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SITE = Path(os.environ.get("EM_SITE_DIR", ROOT / "build" / "html"))
 LOOPBACK = {"127.0.0.1", "localhost"}
 TIMEOUT_MS = 120_000
+MAX_PAGE_BYTES = 2_000_000  # a page without widgets; a widget page adds the 1.9 MB manager
 
 if not (SITE / "index.html").is_file():
     pytest.skip(
@@ -37,8 +44,10 @@ if not (SITE / "index.html").is_file():
     )
 
 PAGES = sorted(p.relative_to(SITE).as_posix() for p in SITE.rglob("*.html")
-               if p.parent != SITE / "_static" and "_static" not in p.parts
-               and p.name not in ("genindex.html", "search.html", "index.html"))
+               if "_static" not in p.relative_to(SITE).parts
+               and p.name not in ("genindex.html", "search.html"))
+NOTEBOOKS = {p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")}
+NOTEBOOK_PAGES = [p for p in PAGES if Path(p).stem in NOTEBOOKS]
 
 
 @pytest.fixture(scope="module")
@@ -75,13 +84,12 @@ def site():
 
 
 def test_every_notebook_has_a_page():
-    notebooks = {p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")}
-    pages = {Path(p).stem for p in PAGES if p.startswith("notebooks/")}
-    assert notebooks <= pages, f"no page for {sorted(notebooks - pages)}: run `make site`"
-    assert "README.html" in PAGES
+    pages = {Path(p).stem for p in NOTEBOOK_PAGES}
+    assert NOTEBOOKS <= pages, f"no page for {sorted(NOTEBOOKS - pages)}: run `make site`"
+    assert {"index.html", "references.html"} <= set(PAGES)
 
 
-def _offline(page, blocked: list[str], failed: list[str]) -> None:
+def _offline(page, blocked: list[str], failed: list[str], sizes: dict[str, int]) -> None:
     def route(r):
         if urlsplit(r.request.url).hostname in LOOPBACK:
             r.continue_()
@@ -89,9 +97,14 @@ def _offline(page, blocked: list[str], failed: list[str]) -> None:
             blocked.append(r.request.url)
             r.abort()
 
+    def response(resp):
+        if resp.status >= 400:
+            failed.append(f"{resp.status} {resp.url}")
+        with contextlib.suppress(Exception):  # a body the page no longer needs
+            sizes[resp.url] = len(resp.body())
+
     page.route("**/*", route)
-    page.on("response", lambda resp: resp.status >= 400 and failed.append(
-        f"{resp.status} {resp.url}"))
+    page.on("response", response)
     page.on("requestfailed", lambda req: failed.append(f"{req.failure} {req.url}"))
 
 
@@ -119,12 +132,52 @@ MATH = """async () => {
             containers: document.querySelectorAll('mjx-container').length};
 }"""
 
+#: The text a reader sees outside typeset maths, code and scripts, where it still looks like
+#: TeX: a ``$`` (an unpaired or unparsed delimiter) or a ``\\command``. The site's MyST
+#: parser reads block structure before maths, so a line inside $...$ that starts with "+" or
+#: "-" becomes a list item and the maths falls apart into raw TeX; this finds it.
+RAW_TEX = r"""() => {
+    const root = document.querySelector('article') || document.body;
+    const skip = 'mjx-container, pre, code, script, style, .headerlink, .sd-card-img-top';
+    const tex = /\$|\\[A-Za-z]+/;
+    const found = [];
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+        const el = n.parentElement;
+        if (!el || el.closest(skip) || !tex.test(n.textContent)) continue;
+        if (el.checkVisibility && !el.checkVisibility()) continue;
+        found.push(n.textContent.trim().slice(0, 160));
+    }
+    return found;
+}"""
+
+#: Every saved control on the page: disabled? and is a "This page is static" note above
+#: the widget it belongs to (earlier in the document, after the previous widget)?
+STATIC_WIDGETS = r"""() => {
+    const outputs = [...document.querySelectorAll('.cell_output')]
+        .filter(o => o.querySelector('.widget-slider, .widget-dropdown, .widget-toggle-buttons'));
+    const notes = [...document.querySelectorAll('.admonition')]
+        .filter(a => a.textContent.includes('This page is static.'));
+    const before = (a, b) => !!(a.compareDocumentPosition(b) & Node.DOCUMENT_POSITION_FOLLOWING);
+    return outputs.map((out, k) => {
+        const prev = k > 0 ? outputs[k - 1] : null;
+        const noteAbove = notes.some(n => before(n, out) && (!prev || before(prev, n)));
+        const sliders = [...out.querySelectorAll('.widget-slider .noUi-target, .widget-slider')];
+        const enabledSliders = [...out.querySelectorAll('.noUi-target')]
+            .filter(t => !t.hasAttribute('disabled')).length;
+        const enabledInputs = [...out.querySelectorAll('select, input, button')]
+            .filter(el => !el.disabled).length;
+        return {noteAbove, controls: sliders.length, enabledSliders, enabledInputs};
+    });
+}"""
+
 
 @pytest.mark.parametrize("path", PAGES)
 def test_page(site, page, console, path):
     blocked: list[str] = []
     failed: list[str] = []
-    _offline(page, blocked, failed)
+    sizes: dict[str, int] = {}
+    _offline(page, blocked, failed, sizes)
     # generous: the machine may be busy (2 cores); a healthy page takes about a second
     page.set_default_timeout(TIMEOUT_MS)
     with _step(path, "loading the page"):
@@ -140,23 +193,39 @@ def test_page(site, page, console, path):
                 f"document.querySelectorAll('.widget-output img').length >= {widgets}"
             )
         assert page.locator(".widget-slider, .widget-dropdown, .widget-toggle-buttons").count()
-        assert page.get_by_text("This page is static.").count() >= widgets
+        for k, w in enumerate(page.evaluate(STATIC_WIDGETS)):
+            assert w["noteAbove"], f"{path}: widget {k} has no 'This page is static' note above"
+            assert w["enabledSliders"] == 0 and w["enabledInputs"] == 0, (
+                f"{path}: widget {k} has controls a reader can move on a static page: {w}")
     with _step(path, "loading the images"):
         page.wait_for_function("Array.from(document.images).every(img => img.complete)")
     images = page.evaluate(IMAGES)
 
     assert not blocked, f"{path} requested other hosts: {blocked}"
     assert not failed, f"{path}: failed requests {failed}"
-    errors = [m for m in console if m.startswith(("[error]", "[pageerror]"))]
-    assert not errors, f"{path}: console errors {errors}"
+    problems = [m for m in console if m.startswith(("[error]", "[pageerror]", "[warning]"))]
+    assert not problems, f"{path}: console errors or warnings {problems}"
     empty = [img["src"] for img in images if not (img["width"] > 0 and img["height"] > 0)]
     assert not empty, f"{path}: images without a size {empty}"
-    if path.startswith("notebooks/"):
+    if path in NOTEBOOK_PAGES:
         assert images, f"{path}: a notebook page with no figure"
         assert math["math"] > 0, f"{path}: no maths found"
     if math["math"]:
         assert math["mathjax"], f"{path}: MathJax did not load"
         assert math["untypeset"] == 0 and math["containers"] >= math["math"], (path, math)
+    raw = page.evaluate(RAW_TEX)
+    assert not raw, f"{path}: raw TeX in the text a reader sees: {raw[:12]}"
+
+    loaded = sorted(urlsplit(u).path for u in sizes)
+    assert not [u for u in loaded if "fontawesome" in u and u.endswith(".js")], loaded
+    total = sum(sizes.values())
+    if not widgets:
+        assert not [u for u in loaded if u.endswith("embed.js")], f"{path} loads the widgets"
+        assert total <= MAX_PAGE_BYTES, (
+            f"{path} loads {total / 1e6:.2f} MB (> {MAX_PAGE_BYTES / 1e6:.0f} MB): "
+            + ", ".join(f"{urlsplit(u).path} {n // 1000} kB"
+                        for u, n in sorted(sizes.items(), key=lambda kv: -kv[1])[:5]))
+    print(f"{path}: {total / 1e6:.2f} MB in {len(sizes)} requests")
 
     links = page.evaluate(
         "() => Array.from(document.querySelectorAll('a[href]'), a => a.href)")
@@ -164,8 +233,74 @@ def test_page(site, page, console, path):
     assert internal, f"{path}: no links"
     bad = [u for u in internal if page.request.get(u).status != 200]
     assert not bad, f"{path}: links that do not resolve {bad}"
-    if path.startswith("notebooks/"):
+    generic = [u for u in links if urlsplit(u).hostname in ("mybinder.org", "github.com")
+               and urlsplit(u).path.strip("/").count("/") < 1]
+    assert not generic, f"{path}: links to a generic home page {generic}"
+    cited = page.evaluate(
+        "() => Array.from(document.querySelectorAll('a.citation-link'), a => a.href)")
+    if cited:
+        refs = page.request.get(urldefrag(cited[0]).url).text()
+        missing = sorted({u for u in cited if f'id="{urldefrag(u).fragment}"' not in refs})
+        assert not missing, f"{path}: citations without a bibliography entry {missing}"
+    if path in NOTEBOOK_PAGES:
         here = f"{site}/{path}"
         nav = page.locator("a.reference.internal", has_text="Course index")
         assert nav.count() >= 1, f"{path}: no 'Course index' link (make nav)"
+        assert urldefrag(nav.first.evaluate("a => a.href")).url == f"{site}/index.html"
         assert urldefrag(nav.first.evaluate("a => a.href")).url != here
+
+
+def test_landing_page_is_the_index_with_readable_cards(site, browser):
+    html = (SITE / "index.html").read_text()
+    assert 'http-equiv="Refresh"' not in html, "index.html is a redirect, not the landing page"
+    for width in (1280, 390):
+        context = browser.new_context(viewport={"width": width, "height": 900})
+        try:
+            page = context.new_page()
+            page.goto(f"{site}/index.html", wait_until="load")
+            start = page.get_by_role("link", name="Start with notebook 1")
+            assert start.count() == 1 and start.is_visible()
+            first = "notebooks/01_exponential_missing_value.html"
+            assert start.evaluate("a => a.href").endswith(first)
+            cards = page.evaluate("""() => [...document.querySelectorAll('.course-card')].map(c => {
+                const img = c.querySelector('img'); const r = img && img.getBoundingClientRect();
+                return {title: c.querySelector('.sd-card-title').textContent.trim(),
+                        w: r ? r.width : 0, h: r ? r.height : 0};
+            })""")
+            assert len(cards) == len(NOTEBOOK_PAGES)
+            small = [c for c in cards if c["w"] and (c["w"] < 240 or c["h"] < 120)]
+            assert not small, f"thumbnails too small to read at {width} px: {small}"
+            for text in ("Who it is for", "What you need", "What you will be able to do",
+                         "How long", "min"):
+                assert page.get_by_text(text).count(), f"the landing page does not say {text!r}"
+        finally:
+            context.close()
+
+
+def test_search_finds_and_shows_no_tex(site, page):
+    page.goto(f"{site}/search.html?q=likelihood", wait_until="load")
+    page.wait_for_function(
+        "document.querySelectorAll('#search-results li p.context').length >= 3",
+        timeout=60_000)
+    snippets = page.evaluate(
+        "() => [...document.querySelectorAll('#search-results li p.context')]"
+        ".map(p => p.textContent)")
+    tex = [s[:200] for s in snippets if "$" in s or re.search(r"\\[A-Za-z]+", s)]
+    assert not tex, f"search snippets show raw TeX: {tex}"
+
+
+def test_one_search_box_one_title(site, page):
+    page.goto(f"{site}/notebooks/01_exponential_missing_value.html", wait_until="load")
+    boxes = page.locator("form.bd-search:visible, .search-button-field:visible").count()
+    assert boxes == 1, f"{boxes} search boxes on a page"
+    title = "The EM algorithm, executed"
+    sidebar = page.locator(".bd-sidebar-primary")
+    assert sidebar.get_by_text(title, exact=True).count() == 1, "the title is in the sidebar twice"
+
+
+def test_download_gives_the_original_notebook(site, page):
+    page.goto(f"{site}/notebooks/03_gaussian_mixture.html", wait_until="load")
+    href = page.locator('a[href$=".ipynb"]').first.evaluate("a => a.href")
+    body = page.request.get(href).body()
+    assert body == (ROOT / "notebooks" / "03_gaussian_mixture.ipynb").read_bytes(), (
+        f"{href} is not the repository's notebook")

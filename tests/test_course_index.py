@@ -302,6 +302,30 @@ def test_landing_page_starts_with_notebook_1_and_has_a_card_each(course_root):
         build_site.landing_page("no markers", entries, {}, course_root)
 
 
+def test_the_site_reads_every_formula_as_maths():
+    """The site's MyST parser must see the notebooks' maths as maths (see
+    build_site.myst_math_problems; the browser test checks the built pages too)."""
+    assert build_site.myst_math_problems("a $x$ b\n\n$$y = 1$$\n\nc") == []
+    assert build_site.myst_math_problems("a $x\n+ y$ b")  # a "+" line: a list item
+    assert build_site.myst_math_problems("text\n$$x = 1$$\nmore")  # $$ inside a paragraph
+    pages = [*course_index.notebook_paths(ROOT),
+             *sorted((ROOT / "notebooks").glob("*.md"))]
+    problems = []
+    for path in pages:
+        if path.suffix == ".md":
+            cells = [(0, path.read_text())]
+        else:
+            nb = nbformat.read(path, as_version=4)
+            cells = [(i, c.source) for i, c in enumerate(nb.cells) if c.cell_type == "markdown"]
+        for i, source in cells:
+            problems += [f"{path.name} cell {i}: {t[:100]!r}"
+                         for t in build_site.myst_math_problems(source)]
+    assert not problems, (
+        "maths the site shows as raw TeX (put $$...$$ in its own paragraph, never start a "
+        "line inside $...$ with +, - or *):\n" + "\n".join(problems)
+    )
+
+
 def test_every_citation_links_to_the_bibliography():
     bib = (ROOT / "docs" / "references.bib").read_text()
     keys = set(re.findall(r"^@\w+\{([^,]+),", bib, flags=re.M))

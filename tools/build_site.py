@@ -8,7 +8,9 @@ The source tree is assembled in ``build/site-src`` so that the repository stays 
 - the landing page ``index.md`` from ``docs/intro.md`` (:func:`landing_page`: a "Start with
   notebook 1" button, the total time, one card per notebook with its thumbnail and time), so
   that ``index.html`` is the landing page itself;
-- ``references.md``, the bibliography of ``docs/references.bib`` (sphinxcontrib-bibtex);
+- ``references.md``, the bibliography of ``docs/references.bib`` (sphinxcontrib-bibtex),
+  and the other Markdown pages next to the notebooks (``notebooks/notation.md``), after the
+  notebooks (``notebooks/README.md``, the index for JupyterLab, is the landing page's job);
 - the committed, executed notebooks, never re-executed (``execute_notebooks: "off"``), as
   the reader should see them (:func:`site_notebook`): test markers (``# NBVAL_...``) removed,
   navigation links pointed at the landing page, a note on running the notebook yourself,
@@ -61,6 +63,7 @@ __all__ = [
     "landing_page",
     "link_citations",
     "main",
+    "myst_math_problems",
     "prepare_source",
     "repository",
     "site_config",
@@ -78,9 +81,13 @@ HTML_MANAGER = {
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 BINDER = "https://mybinder.org"
-#: What of sphinx-mathjax-offline's MathJax the site keeps (relative to _static/mathjax):
-#: the one combined file the pages load, its fonts and the TeX extensions it may autoload.
-MATHJAX_KEEP = ("tex-chtml.js", "output/chtml/fonts/woff-v2", "input/tex/extensions")
+#: What of sphinx-mathjax-offline's MathJax the site keeps (relative to _static/mathjax): the
+#: components docs/_config.yml loads (mathjax3_config), their fonts and the TeX extensions
+#: that may be autoloaded.
+MATHJAX_KEEP = (
+    "startup.js", "core.js", "input/tex.js", "input/tex/extensions", "output/chtml.js",
+    "output/chtml/fonts/tex.js", "output/chtml/fonts/woff-v2", "a11y/assistive-mml.js",
+)
 
 # --- configuration --------------------------------------------------------------------------
 
@@ -181,12 +188,12 @@ _AND = r"(?:&|and)"
 #: key in docs/references.bib -> the ways the notebooks cite it (regular expressions).
 CITATIONS: dict[str, list[str]] = {
     "dempster1977": [rf"Dempster,? Laird,? {_AND} Rubin,? {_year(1977)}", rf"DLR,? {_year(1977)}"],
-    "louis1982": [rf"\bLouis,? {_year(1982)}", r"\*\*Louis' formula\*\* \(1982\)"],
+    "louis1982": [rf"\bLouis(?:'s?)?,? {_year(1982)}", r"\*\*Louis' formula\*\* \(1982\)"],
     "meng1991": [rf"Meng {_AND} Rubin,? {_year(1991)}"],
     "meng1993": [rf"Meng {_AND} Rubin,? {_year(1993)}"],
     "varadhan2008": [rf"Varadhan {_AND} Roland,? {_year(2008)}"],
     "givens2013": [rf"Givens {_AND} Hoeting(?:,? {_year(2013)})?"],
-    "wu1983": [rf"\bWu,? {_year(1983)}"],
+    "wu1983": [rf"\bWu(?:'s)?,? {_year(1983)}"],
     "boyles1983": [rf"Boyles,? {_year(1983)}"],
     "jamshidian2000": [rf"Jamshidian {_AND} Jennrich,? {_year(2000)}"],
     "fraley2007": [rf"Fraley {_AND} Raftery,? {_year(2007)}"],
@@ -201,7 +208,8 @@ CITATIONS: dict[str, list[str]] = {
     "neal1998": [rf"Neal {_AND} Hinton,? {_year(1998)}"],
     "cappe2009": [rf"Capp[ée] {_AND} Moulines,? {_year(2009)}"],
     "do2008": [rf"Do {_AND} Batzoglou(?:,? {_year(2008)})?"],
-    "hasselblad1969": [rf"Hasselblad,? {_year(1969)}"],
+    "hasselblad1969": [rf"Hasselblad(?:'s)?,? {_year(1969)}"],
+    "heitjan1991": [rf"Heitjan {_AND} Rubin,? {_year(1991)}"],
     "orchard1972": [rf"Orchard {_AND} Woodbury,? {_year(1972)}"],
     "rubin1976": [rf"\bRubin,? {_year(1976)}"],
     "rubin1987": [rf"\bRubin,? {_year(1987)}"],
@@ -261,6 +269,35 @@ def link_citations(markdown: str, references: str) -> tuple[str, set[str]]:
         pos = p.end()
     out.append(_CITE.sub(link, markdown[pos:]))
     return "".join(out), found
+
+
+_TEX_LEFT = re.compile(r"\$|\\[A-Za-z]+")
+
+
+def myst_math_problems(markdown: str) -> list[str]:
+    """Text that the site's MyST parser leaves as raw TeX in ``markdown`` (empty: none).
+
+    MyST reads block structure before maths: a line inside ``$...$`` that starts with "+",
+    "-" or "*" becomes a list item, a ``$$...$$`` inside a paragraph is not display maths,
+    and then the maths falls apart into ``$``, ``\\command`` and ``\\,``-eaten text that a
+    reader sees (JupyterLab protects maths first and shows it right). This parses like the
+    site does (markdown-it with MyST's dollarmath and amsmath) and returns the pieces of
+    plain text that still hold a ``$`` or a ``\\command``; the browser test checks the
+    built pages the same way.
+    """
+    from markdown_it.renderer import RendererHTML
+    from myst_parser.config.main import MdParserConfig
+    from myst_parser.parsers.mdit import create_md_parser
+
+    parser = create_md_parser(
+        MdParserConfig(enable_extensions={"dollarmath", "amsmath", "colon_fence"}), RendererHTML
+    )
+    found = []
+    for token in parser.parse(markdown):
+        for child in token.children or []:
+            if child.type == "text" and _TEX_LEFT.search(child.content):
+                found.append(child.content)
+    return found
 
 
 def _note(kind: str, text: str) -> str:
@@ -468,6 +505,13 @@ CONF_OVERRIDES = """
 # Jupyter Book puts every script under _static on every page; the widget scripts belong only
 # on pages with widgets, where myst-nb adds them (nb_ipywidgets_js).
 html_js_files = [f for f in html_js_files if not str(f).startswith("widgets/")]
+_mathjax_path = mathjax_path
+
+
+def setup(app):
+    # sphinx-mathjax-offline sets mathjax_path to its all-in-one tex-chtml.js when it loads;
+    # the site loads the smaller set of components that docs/_config.yml names
+    app.config.mathjax_path = _mathjax_path
 """
 
 
@@ -493,10 +537,16 @@ def prepare_source(src: Path, root: Path = ROOT, cache: Path | None = None) -> l
     links = launch_links(url, branch, "")
     (src / "index.md").write_text(landing_page(intro, entries, links, root), encoding="utf-8")
     shutil.copytree(root / FIGURES, src / FIGURES)
+    # the course's other pages next to the notebooks (the notation table, ...), after them
+    extra = sorted(p for p in (root / "notebooks").glob("*.md") if p.name != "README.md")
+    for page in extra:
+        text, _ = link_citations(page.read_text(encoding="utf-8"), "../references.html")
+        (src / "notebooks" / page.name).write_text(text, encoding="utf-8")
     toc = {
         "format": "jb-book",
         "root": "index",
         "chapters": [{"file": e.path.with_suffix("").as_posix()} for e in entries]
+        + [{"file": f"notebooks/{page.stem}"} for page in extra]
         + [{"file": "references"}],
     }
     (src / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False), encoding="utf-8")
@@ -512,7 +562,7 @@ def prepare_source(src: Path, root: Path = ROOT, cache: Path | None = None) -> l
 _FONTAWESOME = re.compile(r'[ \t]*<script[^>]*src="[^"]*scripts/fontawesome\.js[^"]*"></script>\n?')
 _MATHJAX = re.compile(
     r'[ \t]*<script>window\.MathJax = .*?</script>\n?|'
-    r'[ \t]*<script[^>]*src="[^"]*mathjax/tex-chtml\.js[^"]*"></script>\n?',
+    r'[ \t]*<script[^>]*src="[^"]*mathjax/startup\.js[^"]*"></script>\n?',
     re.DOTALL,
 )
 
