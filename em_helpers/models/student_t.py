@@ -470,7 +470,7 @@ class StudentT:
         return self.e_step, m_step
 
     def em_map(self, theta: Any, algorithm: str = "em") -> np.ndarray:
-        """One iteration :math:`M(\\theta)` of ``algorithm``."""
+        """One iteration of ``algorithm``: the EM map (or ECM's, ECME's, PX-EM's) at ``theta``."""
         e_step, m_step = self.steps(algorithm)
         return m_step(e_step(theta))
 
@@ -672,7 +672,7 @@ class StudentT:
         score : ndarray, shape (d,)
             :math:`S(\\theta) = \\nabla\\ell(\\theta)` (Fisher's identity).
         cov : ndarray, shape (d, d)
-            :math:`I_{om}(\\theta) = \\mathrm{Var}(S_c\\mid x, \\theta)`.
+            :math:`I_{mis}(\\theta) = \\mathrm{Var}(S_c\\mid x, \\theta)`, the missing information.
         """
         mu, scatter, nu, w, log_w, a, centred, r, s = self._pieces(theta)
         p = self.p
@@ -696,7 +696,7 @@ class StudentT:
         return score, (cov + cov.T) / 2
 
     def louis(self, theta: Any, expanded: bool = False) -> LouisResult:
-        """:math:`I_o = I_{oc} - I_{om}` by Louis' formula. ``expanded=True`` uses PX-EM's
+        """:math:`I_o = I_{oc} - I_{mis}` by Louis' formula. ``expanded=True`` uses PX-EM's
         complete information (:meth:`complete_info`) with the same :math:`I_o`, so its
         ``fractions`` and ``dm`` are PX-EM's fractions of missing information and rate
         matrix."""
@@ -763,9 +763,10 @@ class StudentT:
 
 
 def map_jacobian(em_map, theta: Any, rel: float = 1e-5) -> np.ndarray:
-    """The Jacobian of an iteration map at ``theta`` in the orientation of
-    :func:`em_helpers.sem_covariance` (row :math:`i` = the response to :math:`\\theta_i`), by
-    symmetric differences :math:`[M(\\theta + h e_i) - M(\\theta - h e_i)]/2h` with
+    """The Jacobian of an iteration map ``em_map`` (:math:`\\psi`) at ``theta``, transposed
+    into the layout of :func:`em_helpers.sem_covariance`'s ``dm`` (row :math:`i` = the
+    response to :math:`\\theta_i`), by symmetric differences
+    :math:`[\\psi(\\theta + h e_i) - \\psi(\\theta - h e_i)]/2h` with
     :math:`h = \\mathrm{rel}\\cdot\\max(|\\theta_i|, 10^{-3})`. For maps that are not EM for
     an augmentation (ECM, ECME), where SEM's covariance formula does not apply but the
     eigenvalues still give the rate."""
