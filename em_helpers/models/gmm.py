@@ -58,6 +58,7 @@ __all__ = [
     "GMMPrior",
     "GMMSteps",
     "KMeansResult",
+    "LR_STARTS",
     "SuffStats",
     "SCALE_FRACTION",
     "TwoGaussiansSharedVariance",
@@ -74,6 +75,7 @@ __all__ = [
     "n_parameters",
     "order_components",
     "responsibilities",
+    "shared_variance_lr",
     "suff_stats",
 ]
 
@@ -682,6 +684,14 @@ class GMMPrior:
                 raise ValueError(f"mean must have shape ({p},), got {m.shape}")
             object.__setattr__(self, "mean", m)
         object.__setattr__(self, "scale", scale)
+        # constants of log_prior, computed once (MAP-EM evaluates it at every pass)
+        from scipy.special import multigammaln
+
+        C = np.linalg.cholesky(scale)
+        object.__setattr__(self, "_chol", C)
+        object.__setattr__(self, "_iw_const", float(
+            self.dof * np.log(np.diag(C)).sum() - 0.5 * self.dof * p * np.log(2.0)
+            - multigammaln(0.5 * self.dof, p)))
 
 
     @classmethod
@@ -718,7 +728,7 @@ def log_prior(params: GMMParams, prior: GMMPrior) -> float:
     :math:`\\log\\mathcal{W}^{-1}(\\Sigma; \\Psi, \\nu) = \\tfrac{\\nu}{2}\\log|\\Psi|
     - \\tfrac{\\nu p}{2}\\log 2 - \\log\\Gamma_p(\\tfrac{\\nu}{2})
     - \\tfrac{\\nu + p + 1}{2}\\log|\\Sigma| - \\tfrac12\\operatorname{tr}(\\Psi\\Sigma^{-1})`."""
-    from scipy.special import gammaln, multigammaln
+    from scipy.special import gammaln
 
     ctype = params.covariance_type
     K, p = params.means.shape
@@ -736,11 +746,9 @@ def log_prior(params: GMMParams, prior: GMMPrior) -> float:
         logdet = 2.0 * np.log(np.diagonal(L, axis1=-2, axis2=-1)).sum(axis=-1)
         Linv = np.linalg.solve(L, np.broadcast_to(np.eye(p), stack.shape))
         # tr(Psi Sigma^-1) = ||L^-1 C||_F^2 with Psi = C C^T
-        C = np.linalg.cholesky(prior.scale)
-        tr = np.einsum("kij,kij->k", Linv @ C, Linv @ C)
-        log_psi = 2.0 * float(np.log(np.diag(C)).sum())
-        iw = (0.5 * nu * log_psi - 0.5 * nu * p * np.log(2.0) - multigammaln(0.5 * nu, p)
-              - 0.5 * (nu + p + 1) * logdet - 0.5 * tr)
+        LC = Linv @ prior._chol
+        tr = np.einsum("kij,kij->k", LC, LC)
+        iw = prior._iw_const - 0.5 * (nu + p + 1) * logdet - 0.5 * tr
         out += float(iw.sum())
         if kappa > 0:
             lk = logdet if ctype == "full" else np.broadcast_to(logdet, (K,))
@@ -856,7 +864,8 @@ def _map_m_step(stats: SuffStats, nk: np.ndarray, xbar: np.ndarray, scatter: np.
         cov = (s2 + W.sum(axis=1)) / (p * nk + nu + 2 + p * extra) + reg_covar
     if not (np.all(np.isfinite(means)) and np.all(np.isfinite(cov))):
         raise ValueError("the MAP M-step produced non-finite parameters")
-    return GMMParams(weights / weights.sum(), means, cov, ctype)
+    # Psi + W_k with W_k positive semi-definite: positive definite by construction
+    return GMMParams._trusted(weights / weights.sum(), means, cov, ctype)
 
 def e_step(X: np.ndarray, params: GMMParams) -> SuffStats:
     """Alias of :func:`suff_stats` (the E-step's output is the statistics)."""
@@ -896,7 +905,8 @@ def icl(X: np.ndarray, params: GMMParams, kind: str = "soft") -> float:
     - ``kind="map"``: Biernacki, Celeux & Govaert (2000)'s, with the MAP labels
       :math:`\\hat z_i = \\arg\\max_k \\gamma_{ik}`:
       :math:`\\mathrm{BIC} - 2\\sum_i \\log\\gamma_{i\\hat z_i}` (mclust's ``icl``, sign
-      flipped). It penalises at least as much as the soft version.
+      flipped). Since :math:`-\\log\\max_k\\gamma_{ik}` is at most the entropy of
+      :math:`\\gamma_{i\\cdot}`, it penalises at most as much as the soft version.
     """
     if kind not in ("soft", "map"):
         raise ValueError(f"kind must be 'soft' or 'map', got {kind!r}")
@@ -1507,3 +1517,46 @@ class TwoGaussiansSharedVariance:
     def loglik(self, theta: np.ndarray) -> float:
         """Observed-data log-likelihood (the same pass as the E-step, cached)."""
         return self._pass(np.asarray(theta, dtype=float))[1]
+
+
+#: Starts of :func:`shared_variance_lr`: (lower percentile, upper percentile, pi) for
+#: :math:`(\mu_1, \mu_2, \pi)`; :math:`\sigma` starts at half the sample SD.
+LR_STARTS = ((25.0, 75.0, 0.5), (10.0, 50.0, 0.3), (50.0, 90.0, 0.7), (5.0, 95.0, 0.5),
+             (35.0, 65.0, 0.5))
+
+
+def shared_variance_lr(
+    x: Sequence[float] | np.ndarray, starts: Sequence[tuple[float, float, float]] = LR_STARTS,
+    *, tol: float = 1e-7, max_iter: int = 500,
+) -> tuple[float, np.ndarray]:
+    """The likelihood-ratio statistic :math:`2(\\ell_2 - \\ell_1)` for one normal against
+    two with a shared variance (notebook 07's bootstrap test), clipped at 0.
+
+    :math:`\\ell_1` in closed form (the sample mean and SD); :math:`\\ell_2` the best of
+    SQUAREM-accelerated EM runs of :class:`TwoGaussiansSharedVariance`, one per start in
+    ``starts`` (percentiles of ``x`` for the two means, a weight; :math:`\\sigma` = half the
+    sample SD). Returns the statistic and the per-start values of :math:`2(\\ell_2 -
+    \\ell_1)`, so that the effect of fewer starts can be read off.
+    """
+    from ..core.loop import ConvergenceWarning
+
+    x = np.asarray(x, dtype=float)
+    fast = TwoGaussiansSharedVariance(x)
+    sd = float(x.std())
+    ll1 = float(np.sum(-0.5 * ((x - x.mean()) / sd) ** 2) - x.size * (np.log(sd)
+                                                                       + 0.5 * _LOG_2PI))
+
+    def valid(theta: np.ndarray) -> bool:
+        return bool(0 < theta[2] < 1 and theta[3] > 0)
+
+    out = []
+    for lo_q, hi_q, pi in starts:
+        lo, hi = np.percentile(x, [lo_q, hi_q])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            res = run_em(fast.e_step, fast.m_step, [lo, hi, pi, sd / 2], loglik=fast.loglik,
+                         tol=tol, max_iter=max_iter, scale=[sd, sd, 0.1, sd],
+                         accelerate="squarem", valid=valid)
+        out.append(2.0 * (res.loglik - ll1))
+    per_start = np.array(out)
+    return max(0.0, float(per_start.max())), per_start

@@ -63,19 +63,28 @@ stream of mini-batches (:func:`online_em`, Cappé & Moulines 2009). :class:`Seed
 describes data drawn block by block from a seed, so that :math:`10^8` points are never in
 memory at once and the numpy and Dask paths see the same numbers.
 
+Two more runners: incremental EM (:func:`incremental_em`, Neal & Hinton 1998), an M-step
+after each chunk with that chunk's statistics swapped, exact and with fewer passes than
+batch EM; and data on disk (:func:`write_npy`, :class:`NpyBlocks`: one ``.npy`` file read
+block by block through a memory map, in this process or on Dask workers).
+
 Modules: ``blocks`` (additive pytrees, :func:`stats_loglik`, :class:`SeededBlocks`),
-``chunked``, ``on_dask``, ``online``. They import only numpy and the core; Dask is imported
-inside the functions that use it.
+``chunked``, ``on_dask``, ``online``, ``incremental``, ``disk``. They import only numpy
+and the core; Dask is imported inside the functions that use it.
 """
 
 
 from .blocks import SeededBlocks, StreamingEMResult, stats_loglik, tree_map, tree_sum
 from .chunked import chunked_e_step, chunked_em
+from .disk import NpyBlocks, write_npy
+from .incremental import IncrementalEMResult, incremental_em
 from .on_dask import SCHEDULER_ENV, dask_client, dask_e_step, dask_em
 from .online import OnlineEMResult, online_em
 
 __all__ = [
     "SCHEDULER_ENV",
+    "IncrementalEMResult",
+    "NpyBlocks",
     "OnlineEMResult",
     "SeededBlocks",
     "StreamingEMResult",
@@ -84,8 +93,10 @@ __all__ = [
     "dask_client",
     "dask_e_step",
     "dask_em",
+    "incremental_em",
     "online_em",
     "stats_loglik",
     "tree_map",
     "tree_sum",
+    "write_npy",
 ]
