@@ -402,6 +402,9 @@ def test_bad_parameters():
     with pytest.raises(ValueError, match="outside"):
         hmm.viterbi(logb, [[1.2, -0.2], [0.5, 0.5]], [0.5, 0.5])
     assert not model.valid([1.0, 2.0, 1.1, 0.5, 0.5])  # gamma12 > 1
+    assert not model.valid([1.0, 2.0, 0.1, 0.5, 1.01])  # delta2 > 1
+    # round-off: a derived gamma11 or delta1 of -1e-16 is still inside
+    assert model.valid([1.0, 2.0, 1.0 + 1e-16, 0.5, 1.0 + 2e-16])
     assert not model.valid([-1.0, 2.0, 0.1, 0.5, 0.5])
 
 

@@ -640,9 +640,11 @@ class PoissonHMM:
         lam = th[:m]
         g = np.zeros((m, m))
         g[~np.eye(m, dtype=bool)] = th[m : m * m]
-        g[np.diag_indices(m)] = 1.0 - g.sum(axis=1)
+        g[np.diag_indices(m)] = np.clip(1.0 - g.sum(axis=1), 0.0, 1.0)  # round-off: -1e-16
         if self.mode == "free":
-            delta = np.concatenate([[1.0 - th[m * m :].sum()], th[m * m :]])
+            rest = np.clip(th[m * m :], 0.0, 1.0)
+            delta = np.concatenate([[max(1.0 - rest.sum(), 0.0)], rest])
+            delta /= delta.sum()
         elif self.mode == "stationary":
             delta = stationary_distribution(np.clip(g, 0.0, 1.0))
         else:
@@ -652,7 +654,9 @@ class PoissonHMM:
     def valid(self, theta: Any) -> bool:
         """Inside the parameter space: rates > 0, every :math:`\\gamma_{ij}` and
         :math:`\\delta_j` in [0, 1] (boundary values allowed: a fitted :math:`\\gamma_{31}`
-        can be 0)."""
+        can be 0), up to :data:`SUM_TOL` for the derived :math:`\\gamma_{ii}` and
+        :math:`\\delta_1` (a row of probabilities that sums to 1 in exact arithmetic can leave
+        :math:`1 - \\sum_{j\\ne i}\\gamma_{ij}` at :math:`-10^{-16}`)."""
         th = np.asarray(theta, dtype=float)
         if th.shape != (self.d,) or not np.all(np.isfinite(th)):
             return False
@@ -661,10 +665,10 @@ class PoissonHMM:
         g = np.zeros((m, m))
         g[~np.eye(m, dtype=bool)] = th[m : m * m]
         g[np.diag_indices(m)] = 1.0 - g.sum(axis=1)
-        ok = bool(np.all(lam > 0) and np.all(g >= 0) and np.all(g <= 1))
+        ok = bool(np.all(lam > 0) and np.all(g >= -SUM_TOL) and np.all(g <= 1 + SUM_TOL))
         if self.mode == "free":
             dl = th[m * m :]
-            ok = ok and bool(np.all(dl >= 0) and dl.sum() <= 1)
+            ok = ok and bool(np.all(dl >= -SUM_TOL) and dl.sum() <= 1 + SUM_TOL)
         if ok and self.mode == "stationary":
             try:
                 stationary_distribution(g)
@@ -781,7 +785,7 @@ class PoissonHMM:
             g = self.gamma_step_stationary(stats.trans, stats.start, g)
         parts = [lam, g[~np.eye(self.m, dtype=bool)]]
         if self.mode == "free":
-            parts.append(stats.start[1:])
+            parts.append(stats.start[1:] / stats.start.sum())
         return np.concatenate(parts)
 
     def gamma_step_stationary(
