@@ -14,13 +14,24 @@ fixed point from the observed rate, so that ``converged=True`` means the iterate
 
 from __future__ import annotations
 
-import numbers
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from .squarem import STEP_MAX_LIMIT, squarem_path
+from .stopping import (
+    ROUNDOFF_ULPS,
+    AscentError,
+    ConvergenceWarning,
+    EMMap,
+    Options,
+    StoppingRule,
+    Trace,
+    check_options,
+)
 
 __all__ = [
     "AscentError",
@@ -29,23 +40,6 @@ __all__ = [
     "convergence_rate",
     "run_em",
 ]
-
-#: Default relative size of a log-likelihood decrease that is still taken as round-off.
-ASCENT_RTOL = 1e-10
-#: A step within this many ulps of the iterate is at round-off: EM cannot move further.
-ROUNDOFF_ULPS = 8
-
-
-class ConvergenceWarning(UserWarning):
-    """EM stopped at ``max_iter`` before meeting its tolerance."""
-
-
-class AscentError(RuntimeError):
-    """A step lowered the observed-data log-likelihood, which EM never does.
-
-    A decrease beyond round-off means the E-step or the M-step is wrong (or the
-    log-likelihood function does not belong to the same model as the steps).
-    """
 
 
 @dataclass
@@ -70,13 +64,16 @@ class EMResult:
         A label per component of :math:`\\theta`.
     rate : float
         The contraction factor :math:`\\hat\\lambda` observed over the last steps (the larger
-        of the last two ratios of successive scaled step lengths; NaN before two steps).
-        For EM it estimates the largest fraction of missing information.
+        of the last two ratios of successive scaled step lengths; for SQUAREM the largest
+        ratio of the two EM steps of a cycle over the last three cycles; NaN before two
+        steps). For EM it estimates the largest fraction of missing information.
     error : ndarray, shape (d,)
         Estimated distance to the fixed point per component,
-        :math:`|\\theta_j^{(n)} - \\theta_j^{(n-1)}|\\,\\max(1, \\hat\\lambda/(1-\\hat\\lambda))`
-        (inf when :math:`\\hat\\lambda \\ge 1` or unknown). A small step is not a small error:
-        with :math:`\\lambda = 0.99` the error is 99 times the last step.
+        :math:`e_j = |\\theta_j^{(n)} - \\theta_j^{(n-1)}|\\,\\max(1, \\hat\\lambda_j/(1-
+        \\hat\\lambda_j))` with the per-component rate :math:`\\hat\\lambda_j` (inf when it
+        is :math:`\\ge 1` or unknown; larger under sublinear convergence; the step itself
+        for a component at round-off); see :func:`run_em`. A small step is not a small
+        error: with :math:`\\lambda = 0.99` the error is 99 times the last step.
     n_evals : int
         Number of EM map evaluations :math:`M(\\theta)` (one ``e_step`` and one ``m_step``
         each) the run cost.
@@ -105,180 +102,6 @@ class EMResult:
     def scalar(self) -> bool:
         """True when the parameter is a scalar (``theta0`` was a float)."""
         return np.ndim(self.theta) == 0
-
-
-# ---- input checking ---------------------------------------------------------------------
-
-
-def _as_vector(value: Any, what: str) -> np.ndarray:
-    """``value`` as a new 1-D float array (a copy), or a ``ValueError``/``TypeError`` naming
-    ``what``: None, strings, complex, boolean, ragged and non-numeric values are refused."""
-    if value is None:
-        raise TypeError(f"{what} is None; expected a float or a 1-D sequence of floats")
-    if isinstance(value, (str, bytes)):
-        raise TypeError(f"{what} is a string ({value!r}); expected numbers")
-    try:
-        arr = np.asarray(value)
-    except ValueError as exc:  # ragged nested sequences
-        raise ValueError(f"{what} is ragged or not numeric: {value!r}") from exc
-    if np.iscomplexobj(arr):
-        raise TypeError(
-            f"{what} is complex ({value!r}); EM parameters are real: take .real yourself if "
-            "the imaginary part is meant to be zero"
-        )
-    if arr.dtype == bool:
-        raise TypeError(f"{what} is boolean ({value!r}); expected numbers")
-    try:
-        arr = np.array(arr, dtype=float)  # always a copy: a step may reuse its output buffer
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{what} is not numeric: {value!r}") from exc
-    if arr.ndim > 1:
-        raise ValueError(f"{what} must be a float or a 1-D sequence, got shape {arr.shape}")
-    return np.atleast_1d(arr)
-
-
-def _real_number(value: Any, what: str) -> float:
-    """``value`` as a float; a ``TypeError`` for booleans, strings, None and arrays."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{what} must be a real number, got {value!r} ({type(value).__name__})")
-    return float(value)
-
-
-def _check_options(
-    tol: Any, max_iter: Any, names: Any, scale: Any, ascent_tol: Any, d: int
-) -> tuple[float, int, list[str], np.ndarray, float | None]:
-    tol = _real_number(tol, "tol")
-    if not 0 < tol < 1:
-        raise ValueError(f"tol must be in (0, 1) (a relative tolerance), got {tol!r}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral):
-        raise TypeError(f"max_iter must be an integer, got {max_iter!r}")
-    if max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
-    if names is None:
-        names = ["theta"] if d == 1 else [f"theta[{j}]" for j in range(d)]
-    elif isinstance(names, str) or not isinstance(names, Sequence):
-        raise TypeError(f"names must be a sequence of str (one per parameter), got {names!r}")
-    names = [str(n) for n in names]
-    if len(names) != d:
-        raise ValueError(f"names has {len(names)} labels for {d} parameters: {names}")
-    if scale is None:
-        scale_arr = np.zeros(d)
-    else:
-        scale_arr = _as_vector(scale, "scale")
-        if scale_arr.size == 1:
-            scale_arr = np.full(d, scale_arr[0])
-        if scale_arr.shape != (d,) or not np.all(np.isfinite(scale_arr) & (scale_arr >= 0)):
-            raise ValueError(
-                f"scale must be a non-negative finite float or one per parameter ({d}), "
-                f"got {scale!r}"
-            )
-    if ascent_tol is not None:
-        ascent_tol = _real_number(ascent_tol, "ascent_tol")
-        if not (np.isfinite(ascent_tol) and ascent_tol >= 0):
-            raise ValueError(f"ascent_tol must be a finite number >= 0, got {ascent_tol!r}")
-    return tol, int(max_iter), names, scale_arr, ascent_tol
-
-
-def _check_step(theta_new: np.ndarray, d: int, t: int, theta_old: np.ndarray) -> None:
-    if theta_new.shape != (d,):
-        raise ValueError(
-            f"EM iteration {t}: m_step(e_step(theta)) returned shape {theta_new.shape}, "
-            f"expected ({d},); theta^({t - 1}) = {theta_old}, returned {theta_new}"
-        )
-    if not np.all(np.isfinite(theta_new)):
-        raise ValueError(
-            f"EM iteration {t}: the step returned non-finite values {theta_new} "
-            f"from theta^({t - 1}) = {theta_old}"
-        )
-
-
-def _em_step(e_step: Callable, m_step: Callable, theta: Any, t: int) -> np.ndarray:
-    """One evaluation of the EM map, its result checked and copied."""
-    stats = e_step(theta)
-    if stats is None:
-        raise TypeError(f"EM iteration {t}: e_step returned None at theta = {theta}")
-    new = m_step(stats)
-    if new is None:
-        raise TypeError(
-            f"EM iteration {t}: m_step returned None (a missing `return`?) at theta = {theta}"
-        )
-    return _as_vector(new, f"EM iteration {t}: the step's result")
-
-
-def _loglik_value(loglik: Callable[[Any], Any], theta: Any, what: str) -> float:
-    """``loglik(theta)`` as a float. A size-1 array is converted (documented); None, other
-    shapes and complex values raise ``TypeError``; NaN and +inf raise ``ValueError``."""
-    value = loglik(theta)
-    if value is None:
-        raise TypeError(f"loglik returned None at {what} = {theta}")
-    arr = np.asarray(value)
-    if arr.size != 1:
-        raise TypeError(
-            f"loglik must return a scalar, got shape {arr.shape} at {what} = {theta} "
-            "(sum the per-observation terms)"
-        )
-    if np.iscomplexobj(arr):
-        raise TypeError(f"loglik returned a complex value {value!r} at {what} = {theta}")
-    try:
-        out = float(arr.reshape(()))
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"loglik returned a non-numeric {value!r} at {what} = {theta}") from exc
-    if np.isnan(out) or out == np.inf:
-        raise ValueError(f"loglik({what}) = {out} at {what} = {theta}")
-    return out
-
-
-# ---- the stopping rule ------------------------------------------------------------------
-
-
-class _StoppingRule:
-    """Scale-aware stopping rule with a rate-based error estimate (see :func:`run_em`)."""
-
-    def __init__(self, tol: float, scale: np.ndarray):
-        self.tol = tol
-        self.scale = scale
-        self.norms: list[float] = []  # scaled step lengths
-        self.carry: float | None = None  # the last ratio of an earlier cycle (SQUAREM)
-        self.rate = float("nan")
-        self.error: np.ndarray | None = None
-        self.roundoff = False
-
-    def update(self, old: np.ndarray, new: np.ndarray) -> bool:
-        """Record the step ``old -> new``; True when the stopping rule is met."""
-        step = np.abs(new - old)
-        width = np.maximum(np.abs(new), self.scale)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            scaled = np.where(step == 0, 0.0, step / width)
-        self.norms.append(float(np.max(scaled)))
-        ratios = [
-            _ratio(self.norms[k], self.norms[k - 1])
-            for k in range(max(1, len(self.norms) - 2), len(self.norms))
-        ]
-        if len(ratios) < 2 and self.carry is not None:
-            ratios.append(self.carry)
-        self.rate = max(ratios) if ratios else float("nan")
-        lam = self.rate
-        factor = max(1.0, lam / (1.0 - lam)) if lam < 1 else np.inf  # NaN -> inf
-        with np.errstate(invalid="ignore"):
-            self.error = np.where(step == 0, 0.0, step * factor)
-        ulp = np.spacing(np.maximum(np.abs(new), np.abs(old)))
-        self.roundoff = bool(np.all(step <= ROUNDOFF_ULPS * ulp))
-        if self.roundoff:
-            return True
-        return bool(np.all(self.error <= self.tol * width))
-
-
-    def new_cycle(self) -> None:
-        """Forget the steps so far (an extrapolation jumped), keeping their last ratio."""
-        if len(self.norms) >= 2:
-            self.carry = _ratio(self.norms[-1], self.norms[-2])
-        self.norms = []
-
-
-def _ratio(num: float, den: float) -> float:
-    if den > 0:
-        return num / den
-    return 0.0 if num == 0 else np.inf
 
 
 # ---- the loop ---------------------------------------------------------------------------
@@ -327,28 +150,33 @@ def run_em(
         Per-component absolute scale :math:`s_j \\ge 0` (default 0: purely relative). Give
         it for a component whose fixed point may be 0 or whose natural unit is known (a
         location in data units); below :math:`s_j` its tolerance becomes absolute,
-        :math:`\\mathrm{tol}\\cdot s_j`.
+        :math:`\\mathrm{tol}\\cdot s_j`, and so does its round-off level.
     check_ascent : bool
         With ``loglik``, raise :class:`AscentError` when a step lowers :math:`\\ell` by more
         than ``ascent_tol``. EM's defining property is
         :math:`\\ell(\\theta^{(t+1)}) \\ge \\ell(\\theta^{(t)})`.
     accelerate : {None, "squarem"}
         None: plain EM. ``"squarem"``: SQUAREM (Varadhan & Roland 2008; see
-        :mod:`em_helpers.squarem`): each iteration is a cycle of two EM steps, an
+        :mod:`em_helpers.core.squarem`): each iteration is a cycle of two EM steps, an
         extrapolation along their quadratic path and one stabilising EM step (three map
         evaluations; ``n_evals`` counts them, ``n_iter`` counts cycles, ``max_iter`` bounds
         cycles). Checks that apply to accelerated runs: every map evaluation is checked as
-        in plain EM (finite, real, right shape); an extrapolated point that is not
-        ``valid``, where the map fails, or (with ``loglik``) where :math:`\\ell` is not
-        finite or lower than at the cycle's start by more than ``ascent_tol`` is rejected
-        and the cycle takes the plain EM double step instead, on which the
-        :class:`AscentError` check applies; so every accepted iterate has :math:`\\ell` no
-        lower than the one before. The stopping rule is applied to the two EM steps of
-        each cycle (the returned point is then the second of them).
+        in plain EM (finite, real, right shape; the two EM steps must stay ``valid``); an
+        extrapolated point that is not ``valid``, where the map fails, or (with ``loglik``)
+        where :math:`\\ell` is not finite or lower than at the cycle's start by more than
+        ``ascent_tol`` is rejected and the cycle takes the plain EM double step instead, on
+        which the :class:`AscentError` check applies; so every accepted iterate has
+        :math:`\\ell` no lower than the one before. The stopping rule is applied to the two
+        EM steps of each cycle (the returned point is then the second of them), with the
+        rate taken over the last three cycles.
     valid : callable, optional
-        ``valid(theta) -> bool``: whether a point is inside the parameter space
-        (probabilities in (0, 1), variances positive). SQUAREM rejects extrapolations
-        outside it; plain EM raises ``ValueError`` if an EM step leaves it (a wrong step).
+        ``valid(theta) -> bool``: whether a point is in the parameter space (probabilities
+        in [0, 1] where the likelihood is positive, variances positive). SQUAREM rejects
+        extrapolations outside it; an EM step that leaves it raises ``ValueError`` (a wrong
+        step, or a ``valid`` that excludes a boundary where the maximiser lies). At a
+        converged point the message names the components along which ``valid`` fails
+        within a relative ``tol`` (the fixed point is on the boundary of the space, where
+        standard errors from the information do not apply).
     ascent_tol : float, optional
         Largest decrease of :math:`\\ell` taken as round-off; default
         :math:`10^{-10}(1 + |\\ell^{(t)}|)`. A log-likelihood that sums large terms (a count
@@ -365,187 +193,172 @@ def run_em(
     Notes
     -----
     **Stopping rule.** With the step :math:`\\Delta_j = |\\theta_j^{(t)} - \\theta_j^{(t-1)}|`,
-    the width :math:`w_j = \\max(|\\theta_j^{(t)}|, s_j)`, the scaled step length
-    :math:`n_t = \\max_j \\Delta_j / w_j` and the observed contraction
-    :math:`\\hat\\lambda = \\max(n_t/n_{t-1}, n_{t-1}/n_{t-2})`, the run has converged at
-    iteration :math:`t \\ge 2` when
+    the width :math:`w_j = \\max(|\\theta_j^{(t)}|, s_j)` and the scaled step length
+    :math:`n_t = \\max_j \\Delta_j / w_j`, the observed contraction is the larger of the last
+    two step ratios, overall and per component,
 
-    .. math:: \\hat\\lambda < 1 \\quad\\text{and}\\quad
-              e_j = \\Delta_j \\max\\!\\Big(1, \\frac{\\hat\\lambda}{1-\\hat\\lambda}\\Big)
-              \\le \\mathrm{tol}\\; w_j \\quad \\text{for every } j,
+    .. math:: \\hat\\lambda = \\max\\Big(\\frac{n_t}{n_{t-1}}, \\frac{n_{t-1}}{n_{t-2}}\\Big),
+              \\qquad
+              \\hat\\lambda_j = \\max\\Big(\\hat\\lambda,
+              \\frac{\\Delta_j^{(t)}}{\\Delta_j^{(t-1)}},
+              \\frac{\\Delta_j^{(t-1)}}{\\Delta_j^{(t-2)}}\\Big),
 
-    or when every step is within a few ulps of the iterate (EM can move no further in
-    floating point; the message says so). For a linearly convergent iteration with rate
-    :math:`\\lambda`, :math:`\\lambda/(1-\\lambda)\\,\\Delta_j` is the distance still to go, so
-    :math:`e_j` bounds the error rather than the step: a small step is not a small error
-    when :math:`\\lambda \\approx 1`. Requiring :math:`\\hat\\lambda < 1` refuses to stop while
-    steps grow (a parameter that doubles every step from :math:`10^{-12}` has tiny steps but
-    is far from its fixed point), and the relative width refuses to call a tiny parameter
-    converged because its steps are tiny in absolute terms. A component whose fixed point
-    is exactly 0 converges only in absolute terms: give it a ``scale``.
+    where a ratio :math:`a/b` counts only if round-off cannot blur it, :math:`|a - b| > 32\\eta`
+    and :math:`b > 32\\eta` (:math:`\\eta` the rounding unit of a step: :math:`\\epsilon` for
+    :math:`n`, :math:`\\epsilon w_j` for :math:`\\Delta_j`; then :math:`1 - a/b` is known to
+    some 6%); otherwise the last ratio that counted, :math:`\\lambda'`, stands in as
+    :math:`(1+\\lambda')/2` (it was measured farther from the fixed point), or
+    :math:`\\infty` if there is none: the rate is unknown. The run has converged at
+    iteration :math:`t` when for every :math:`j`
+
+    .. math:: e_j = \\Delta_j \\max\\!\\Big(1, \\frac{\\hat\\lambda_j}{1-\\hat\\lambda_j}\\Big)
+              \\le \\mathrm{tol}\\; w_j
+
+    (:math:`e_j = \\infty` when :math:`\\hat\\lambda_j \\ge 1`; :math:`e_j = 0` when
+    :math:`\\Delta_j = 0`). For a linearly convergent iteration with rate :math:`\\lambda`,
+    :math:`\\lambda/(1-\\lambda)\\,\\Delta_j` is the distance still to go, so :math:`e_j` bounds
+    the error rather than the step: a small step is not a small error when
+    :math:`\\lambda \\approx 1`. The per-component ratios find a slow mode that the overall
+    step length hides under a fast one (its steps are small because it is slow).
+    Requiring :math:`\\hat\\lambda_j < 1` refuses to stop while steps grow (a parameter that
+    doubles every step from :math:`10^{-12}` has tiny steps but is far from its fixed
+    point), and the relative width refuses to call a tiny parameter converged because its
+    steps are tiny in absolute terms. A component whose fixed point is exactly 0 converges
+    only in absolute terms: give it a ``scale``.
+
+    *Sublinear convergence* (EM creeping to a boundary of the parameter space,
+    :math:`\\theta_t - \\hat\\theta \\propto t^{-a}`) has ratios rising towards 1 as
+    :math:`\\rho_t \\approx 1 - (a+1)/t`, and :math:`\\lambda/(1-\\lambda)` times the step
+    underestimates the distance by the factor :math:`(a+1)/a`. So with
+    :math:`g_t = 1/(1-n_t/n_{t-1})`, when the last two increments :math:`g_t - g_{t-1}` are
+    within 25% of each other and in [0.05, 1) (linear convergence makes them decay
+    geometrically; here they stay near :math:`\\kappa = 1/(a+1)`), :math:`\\hat\\kappa` is the
+    larger and the factor becomes
+
+    .. math:: e_j = \\frac{\\Delta_j}{(1-\\hat\\lambda_j)(1-\\hat\\kappa)}
+              \\approx \\frac{t}{a}\\,\\Delta_j ,
+
+    the tail :math:`\\sum_{s>t}\\Delta_s` of steps shrinking like :math:`s^{-(a+1)}`; the
+    message says so.
+
+    *Round-off.* A component whose rate is unknown (:math:`e_j = \\infty`) is accepted when
+    its step is within 256 units in the last place of its width,
+    :math:`\\Delta_j \\le 256\\,\\mathrm{ulp}(w_j)`, or when it is caught in a floating-point
+    2-cycle, :math:`\\theta_j^{(t)} = \\theta_j^{(t-2)}` with :math:`\\Delta_j \\le
+    \\mathrm{tol}\\,w_j`: there successive steps are rounding error, the rate cannot be
+    measured and EM cannot locate the fixed point more finely. The message then says
+    "round-off" and names the components, and ``error`` holds their steps. A finite
+    :math:`e_j` is always trusted, so a slow component (rate :math:`1 - 10^{-6}`, say) is not
+    called converged because its steps have reached round-off.
 
     Raises
     ------
     ValueError
-        Empty, non-finite or ragged ``theta0``; a step that returns non-finite values or a
-        different shape (the message names the iteration and the values); bad ``tol``,
-        ``max_iter``, ``names``, ``scale`` or ``ascent_tol`` values; a NaN or +inf
-        log-likelihood, or :math:`-\\infty` at ``theta0``.
+        Empty, non-finite, ragged or out-of-range ``theta0``; a step that returns
+        non-finite values or a different shape (the message names the iteration and the
+        values), or leaves ``valid``; bad ``tol``, ``max_iter``, ``names``, ``scale``,
+        ``ascent_tol`` or ``accelerate`` values; a NaN or +inf log-likelihood, or
+        :math:`-\\infty` at ``theta0``.
     TypeError
-        Arguments of the wrong type (``tol="1e-8"``, ``max_iter=True``, ``names="ab"``),
-        complex parameters or steps, a step or ``loglik`` that returns None or an array.
+        Arguments of the wrong type (``e_step=5``, ``loglik=5``, ``tol="1e-8"``,
+        ``max_iter=True``, ``names="ab"``, ``check_ascent="no"``), complex parameters or
+        steps, a step or ``loglik`` that returns None or an array, a ``valid`` that does
+        not return a single bool.
     AscentError
         A step lowered the observed-data log-likelihood by more than ``ascent_tol``.
     """
-    theta = _as_vector(theta0, "theta0")
-    scalar = np.ndim(theta0) == 0
-    d = theta.size
-    if d == 0:
-        raise ValueError("theta0 is empty: give at least one parameter")
-    if not np.all(np.isfinite(theta)):
-        raise ValueError(f"theta0 must be finite, got {theta}")
-    tol, max_iter, names, scale_arr, ascent_tol = _check_options(
-        tol, max_iter, names, scale, ascent_tol, d
-    )
-
-    def public(vec: np.ndarray) -> float | np.ndarray:
-        return float(vec[0]) if scalar else vec.copy()
-
-    path = [theta]
-    lls = None
-    if loglik is not None:
-        ll0 = _loglik_value(loglik, public(theta), "theta0")
-        if ll0 == -np.inf:
-            raise ValueError(
-                f"loglik(theta0) = -inf at theta0 = {public(theta)}: the start has zero "
-                "likelihood, so the ascent check cannot work; start where the data are possible"
-            )
-        lls = [ll0]
+    em = EMMap(e_step, m_step, theta0, valid=valid)  # checked steps and start
+    opts = check_options(tol, max_iter, names, scale, ascent_tol, check_ascent, em.d)
+    trace = Trace(em, loglik, opts)  # the path from theta0, with l and the ascent check
     if accelerate not in (None, "squarem"):
         raise ValueError(f"accelerate must be None or 'squarem', got {accelerate!r}")
-    if valid is not None:
-        if not callable(valid):
-            raise TypeError(f"valid must be a callable theta -> bool, got {valid!r}")
-        if not valid(public(theta)):
-            raise ValueError(f"theta0 = {public(theta)} is not valid (valid(theta0) is False)")
-    rule = _StoppingRule(tol, scale_arr)
     if accelerate == "squarem":
-        from .squarem import squarem_path
-
-        out = squarem_path(
-            e_step, m_step, theta, public, loglik=loglik, ll0=None if lls is None else lls[0],
-            rule=rule, max_iter=max_iter, valid=valid, check_ascent=check_ascent,
-            ascent_tol=ascent_tol,
-        )
-        return _result(
-            out["path"], out["logliks"], out["converged"], out["n_iter"], out["n_evals"],
-            "squarem", rule, tol, max_iter, names, public,
-            extra=f"; SQUAREM fell back to the EM double step in {out['fallbacks']} cycles",
-        )
-    converged = False
-    t = 0
-    while t < max_iter:
-        t += 1
-        new = _em_step(e_step, m_step, public(theta), t)
-        _check_step(new, d, t, theta)
-        if valid is not None and not valid(public(new)):
-            raise ValueError(
-                f"EM iteration {t} left the parameter space: valid({public(new)}) is False "
-                f"from theta^({t - 1}) = {public(theta)}; an EM step never does, check the steps"
+        sq = squarem_path(em, trace, opts)
+        extra = f"; SQUAREM fell back to the EM double step in {sq.fallbacks} cycles"
+        if not sq.converged and sq.step_max >= STEP_MAX_LIMIT:
+            extra += (
+                f"; its step length reached the limit {STEP_MAX_LIMIT:g}, so the rate is "
+                "within about 1e-6 of 1 or the extrapolations are round-off"
             )
-        path.append(new)
-        if lls is not None:
-            ll_new = _loglik_value(loglik, public(new), f"theta^({t})")
-            _check_ascent(lls[-1], ll_new, t, theta, new, check_ascent, ascent_tol)
-            lls.append(ll_new)
-        done = rule.update(theta, new)
-        theta = new
-        if done:
-            converged = True
-            break
+        return _result(em, trace, sq.rule, opts, sq.converged, sq.n_iter, "squarem", extra)
 
-    return _result(path, lls, converged, t, t, "em", rule, tol, max_iter, names, public)
+    rule = StoppingRule(opts.tol, opts.scale)
+    theta, converged, t = trace.last, False, 0
+    while not converged and t < opts.max_iter:
+        t += 1
+        new = em(theta, t)  # E-step and M-step, checked: real, finite, d components
+        em.require_inside(new, t, theta)  # an EM step never leaves the parameter space
+        trace.add(new, t)  # the path, l and the ascent check
+        converged = rule.update(theta, new)  # the estimated distance to the fixed point
+        theta = new
+    return _result(em, trace, rule, opts, converged, t, "em")
 
 
 def _result(
-    path: list[np.ndarray],
-    lls: list[float] | None,
+    em: EMMap,
+    trace: Trace,
+    rule: StoppingRule,
+    opts: Options,
     converged: bool,
     n_iter: int,
-    n_evals: int,
     method: str,
-    rule: _StoppingRule,
-    tol: float,
-    max_iter: int,
-    names: list[str],
-    public: Callable[[np.ndarray], Any],
     extra: str = "",
 ) -> EMResult:
-    thetas = np.vstack(path)
-    message = _message(converged, rule, n_iter, tol, max_iter, thetas) + extra
-    if not converged:
+    thetas = np.vstack(trace.path)
+    message = _message(converged, rule, n_iter, opts, thetas) + extra
+    if converged:
+        widths = np.maximum(np.abs(thetas[-1]), opts.scale)
+        edge = em.on_boundary(thetas[-1], widths, opts.tol)
+        if edge:
+            message += (
+                f"; on the boundary of the parameter space along "
+                f"{', '.join(opts.names[j] for j in edge)} (valid fails a relative "
+                f"{opts.tol:g} away): standard errors from the information do not apply there"
+            )
+    else:
         warnings.warn(
             f"EM {message}. The result keeps the path (converged=False).",
             ConvergenceWarning,
             stacklevel=3,
         )
     return EMResult(
-        theta=public(path[-1]),
+        theta=em.public(thetas[-1]),
         n_iter=n_iter,
         converged=converged,
         message=message,
         thetas=thetas,
-        logliks=None if lls is None else np.asarray(lls),
-        names=names,
+        logliks=None if trace.logliks is None else np.asarray(trace.logliks),
+        names=opts.names,
         rate=rule.rate,
         error=rule.error,
-        n_evals=n_evals,
+        n_evals=em.n_evals,
         method=method,
     )
 
 
-def _check_ascent(
-    ll_old: float,
-    ll_new: float,
-    t: int,
-    old: np.ndarray,
-    new: np.ndarray,
-    check: bool,
-    ascent_tol: float | None,
-) -> None:
-    allowed = ASCENT_RTOL * (1.0 + abs(ll_old)) if ascent_tol is None else ascent_tol
-    drop = ll_old - ll_new
-    if not check or not drop > allowed:  # also passes -inf -> -inf (drop is NaN)
-        return
-    hint = ""
-    if np.isfinite(drop) and drop <= 1e-6 * (1.0 + abs(ll_old)):
-        ulps = drop / np.spacing(abs(ll_old))
-        hint = (
-            f" The drop is only {drop:.3g} ({ulps:.3g} ulps of |l|): it may be round-off in "
-            "loglik, e.g. a large count times the log of a probability near 1. If so, compute "
-            "loglik more accurately (log1p, logsumexp) or pass ascent_tol larger than its "
-            "round-off."
-        )
-    raise AscentError(
-        f"EM iteration {t} lowered the observed log-likelihood from {ll_old!r} to {ll_new!r} "
-        f"(theta {old} -> {new}); EM never does this, so the E-step, the M-step or loglik is "
-        f"wrong (allowed round-off {allowed:.3g}).{hint}"
-    )
-
-
 def _message(
-    converged: bool, rule: _StoppingRule, t: int, tol: float, max_iter: int, thetas: np.ndarray
+    converged: bool, rule: StoppingRule, t: int, opts: Options, thetas: np.ndarray
 ) -> str:
+    tol, max_iter = opts.tol, opts.max_iter
     err = np.max(rule.error) if rule.error is not None else np.nan
+    sublinear = (
+        f"; the steps shrink sublinearly (ratios rising towards 1, as when EM creeps to a "
+        f"boundary of the parameter space): the error estimate includes the factor "
+        f"{rule.sublinear:.3g} for it"
+        if rule.sublinear > 1
+        else ""
+    )
     if converged and rule.roundoff:
+        which = ", ".join(opts.names[j] for j in rule.roundoff)
         return (
-            f"converged after {t} iterations: the last step is at round-off (within "
-            f"{ROUNDOFF_ULPS} ulps), EM can move no further in floating point"
+            f"converged after {t} iterations at round-off: the last steps of {which} are "
+            f"within {ROUNDOFF_ULPS} ulps, where EM's rate (hence the distance to the fixed "
+            "point) cannot be measured and EM cannot move further in floating point"
         )
     if converged:
         return (
             f"converged after {t} iterations: estimated distance to the fixed point "
-            f"{err:.3g} <= tol={tol:g} relative (rate {rule.rate:.4g})"
+            f"{err:.3g} <= tol={tol:g} relative (rate {rule.rate:.4g}){sublinear}"
         )
     last = np.max(np.abs(thetas[-1] - thetas[-2]))
     lam = rule.rate
@@ -556,6 +369,11 @@ def _message(
             f"{lam / (1 - lam):.3g} times the step; reaching tol takes about {need:.0f} more "
             "iterations: increase max_iter, loosen tol, start closer, or accelerate"
         )
+        if rule.rates is not None and not np.all(np.isfinite(rule.rates)):
+            hint += (
+                " (some components' rates are not yet measurable: their steps are not "
+                "shrinking or are too close to round-off to tell the rate from 1)"
+            )
     elif np.isfinite(lam):
         hint = (
             f" The steps are not shrinking (last ratio {lam:.3g}): EM has not reached its "
@@ -572,7 +390,7 @@ def _message(
         )
     return (
         f"did not converge in max_iter={max_iter} iterations (last step {last:.3g}, "
-        f"estimated error {err:.3g}, tol={tol:g} relative).{hint}"
+        f"estimated error {err:.3g}, tol={tol:g} relative).{hint}{sublinear}"
     )
 
 
@@ -587,7 +405,8 @@ def convergence_rate(path: EMResult | np.ndarray) -> float:
 
     Parameters
     ----------
-    path : EMResult or ndarray, shape (n + 1, d)
+    path : EMResult or array_like, shape (n + 1, d) or (n + 1,)
+        The iterates; an empty or scalar ``path`` raises ``ValueError``.
 
     Returns
     -------
@@ -595,7 +414,20 @@ def convergence_rate(path: EMResult | np.ndarray) -> float:
         The rate in [0, 1) for a converging run; NaN when there are fewer than two usable
         steps (e.g. EM converged in one step).
     """
-    thetas = path.thetas if isinstance(path, EMResult) else np.asarray(path, dtype=float)
+    if isinstance(path, EMResult):
+        thetas = path.thetas
+    else:
+        try:
+            thetas = np.asarray(path, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"path must be an EMResult or an array of iterates, got {path!r}"
+            ) from exc
+    if thetas.ndim == 0 or thetas.size == 0:
+        raise ValueError(
+            "path must be an EMResult or a non-empty array of iterates, shape (n + 1, d) or "
+            f"(n + 1,), got {path!r}"
+        )
     thetas = thetas.reshape(len(thetas), -1)
     steps = np.linalg.norm(np.diff(thetas, axis=0), axis=1)
     floor = 1e-13 * (1.0 + np.linalg.norm(thetas[-1]))

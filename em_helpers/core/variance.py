@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from .loop import EMResult, _as_vector, _real_number
+from .loop import EMResult
+from .stopping import as_bool, as_vector, real_number
 
 __all__ = [
     "InformationWarning",
@@ -126,8 +127,9 @@ def observed_information(
         size-1 array result is accepted.
     theta : float or 1-D array
         Point, normally the MLE.
-    scale : float or array, optional
-        Initial step scale per parameter (default :math:`10^{-2}\\max(|\\theta_i|, 10^{-3})`).
+    scale : float or array of shape (d,), optional
+        Initial step scale per parameter (default :math:`10^{-2}\\max(|\\theta_i|, 10^{-3})`);
+        a float applies to every parameter.
 
     Returns
     -------
@@ -143,11 +145,20 @@ def observed_information(
     from scipy.differentiate import hessian  # imported on first use
 
     scalar = np.ndim(theta) == 0
-    x = _as_vector(theta, "theta")
+    x = as_vector(theta, "theta")
     if not np.all(np.isfinite(x)):
         raise ValueError(f"theta must be finite, got {x}")
     d = x.size
-    h = _relative_steps(x, 1e-2, 1e-3) if scale is None else _as_vector(scale, "scale") * np.ones(d)
+    if scale is None:
+        h = _relative_steps(x, 1e-2, 1e-3)
+    else:
+        h = as_vector(scale, "scale")
+        if h.size not in (1, d):
+            raise ValueError(
+                f"scale must be a float or one value per parameter ({d}), got {h.size} "
+                f"values: {scale!r}"
+            )
+        h = h * np.ones(d)
     if not np.all(np.isfinite(h) & (h > 0)):
         raise ValueError(f"scale must be positive and finite, got {scale!r}")
 
@@ -221,7 +232,7 @@ def observed_information(
 
 def _em_map(e_step: Callable, m_step: Callable, scalar: bool) -> Callable[[np.ndarray], np.ndarray]:
     def em_map(v: np.ndarray) -> np.ndarray:
-        out = _as_vector(m_step(e_step(float(v[0]) if scalar else v.copy())), "EM map")
+        out = as_vector(m_step(e_step(float(v[0]) if scalar else v.copy())), "EM map")
         if out.shape != v.shape or not np.all(np.isfinite(out)):
             raise ValueError(f"SEM: the EM step at the perturbed point {v} returned {out}")
         return out
@@ -351,15 +362,15 @@ def sem_covariance(
     """
     if not isinstance(res, EMResult):
         raise TypeError(f"res must be the EMResult of run_em, got {type(res).__name__}")
-    tol = _real_number(tol, "tol")
+    tol = real_number(tol, "tol")
     if not (np.isfinite(tol) and tol > 0):
         raise ValueError(f"tol must be a positive number, got {tol!r}")
-    asym_tol = _real_number(asym_tol, "asym_tol")
+    asym_tol = real_number(asym_tol, "asym_tol")
     if not (np.isfinite(asym_tol) and asym_tol >= 0):
         raise ValueError(f"asym_tol must be a finite number >= 0, got {asym_tol!r}")
     if valid is not None and not callable(valid):
         raise TypeError(f"valid must be a callable theta -> bool, got {valid!r}")
-    theta = _as_vector(res.theta, "res.theta")
+    theta = as_vector(res.theta, "res.theta")
     d = theta.size
     problems = []
     if not res.converged:
@@ -385,7 +396,7 @@ def sem_covariance(
     valid_vec = None
     if valid is not None:
         def valid_vec(v: np.ndarray) -> bool:
-            return bool(valid(float(v[0]) if scalar else v.copy()))
+            return as_bool(valid(float(v[0]) if scalar else v.copy()), "valid(theta)")
 
     steps = 10.0 ** np.arange(-2.0, -8.01, -0.5)
     dm = np.empty((d, d))

@@ -27,6 +27,8 @@ Module-level instances with the course data: :data:`exponential`, :data:`moths`,
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -74,6 +76,11 @@ class Exponential:
     published: float = 0.2  # Givens & Hoeting ch. 4
 
     def __post_init__(self) -> None:
+        if isinstance(self.y1, bool) or not isinstance(self.y1, numbers.Real):
+            raise TypeError(
+                f"y1 must be a positive number (a lifetime), got {self.y1!r} "
+                f"({type(self.y1).__name__})"
+            )
         if not (np.isfinite(self.y1) and self.y1 > 0):
             raise ValueError(f"y1 must be a positive lifetime, got {self.y1!r}")
 
@@ -135,6 +142,13 @@ class Exponential:
 # ---- the models with a discrete latent variable -----------------------------------------
 
 
+def _count_sum(counts: np.ndarray, values: np.ndarray) -> float:
+    """:math:`\\sum_i n_i v_i` over the observations that occur (:math:`n_i > 0`), so that
+    :math:`0 \\cdot (-\\infty) = 0` as in :func:`scipy.special.xlogy`."""
+    seen = counts > 0
+    return float(counts[seen] @ values[seen])
+
+
 class FiniteLatentModel:
     """Shared part of a model whose missing data are discrete labels :math:`z_i \\in
     \\{1..K\\}`, observation :math:`i` occurring ``counts[i]`` times.
@@ -153,28 +167,34 @@ class FiniteLatentModel:
         raise NotImplementedError
 
     def posterior(self, theta: Theta) -> np.ndarray:
-        """:math:`P(z_i = k \\mid x_i, \\theta)`, shape (n, K), in log space."""
+        """:math:`P(z_i = k \\mid x_i, \\theta)`, shape (n, K), in log space; a row whose
+        observation is impossible at :math:`\\theta` (every :math:`f = 0`, e.g. a phenotype
+        of probability 0 at a boundary point) is 0."""
         lj = self.log_joint(theta)
-        return np.exp(lj - logsumexp(lj, axis=1, keepdims=True))
+        lse = logsumexp(lj, axis=1, keepdims=True)
+        with np.errstate(invalid="ignore"):  # -inf - -inf in impossible rows
+            return np.where(np.isfinite(lse), np.exp(lj - lse), 0.0)
 
     def loglik(self, theta: Theta) -> float:
-        """:math:`\\ell(\\theta) = \\sum_i n_i \\log \\sum_k f(x_i, z_i = k \\mid \\theta)`."""
-        return float(self.counts @ logsumexp(self.log_joint(theta), axis=1))
+        """:math:`\\ell(\\theta) = \\sum_i n_i \\log \\sum_k f(x_i, z_i = k \\mid \\theta)`,
+        with :math:`0 \\log 0 = 0` (an impossible observation that occurs 0 times)."""
+        return _count_sum(self.counts, logsumexp(self.log_joint(theta), axis=1))
 
     def Q(self, theta: Theta, theta_t: Theta) -> float:
         """:math:`Q(\\theta\\mid\\theta_t) = \\sum_i n_i \\sum_k p_{ik}(\\theta_t)
         \\log f(x_i, z_i = k \\mid \\theta)`."""
         p = self.posterior(theta_t)
         lj = self.log_joint(theta)
-        return float(self.counts @ (p * np.where(p > 0, lj, 0.0)).sum(axis=1))
+        return _count_sum(self.counts, (p * np.where(p > 0, lj, 0.0)).sum(axis=1))
 
     def H(self, theta: Theta, theta_t: Theta) -> float:
         """:math:`H(\\theta\\mid\\theta_t) = \\sum_i n_i \\sum_k p_{ik}(\\theta_t)
         \\log p_{ik}(\\theta)`."""
         p = self.posterior(theta_t)
         lj = self.log_joint(theta)
-        log_post = lj - logsumexp(lj, axis=1, keepdims=True)
-        return float(self.counts @ (p * np.where(p > 0, log_post, 0.0)).sum(axis=1))
+        with np.errstate(invalid="ignore"):  # -inf - -inf in impossible rows (p = 0 there)
+            log_post = lj - logsumexp(lj, axis=1, keepdims=True)
+        return _count_sum(self.counts, (p * np.where(p > 0, log_post, 0.0)).sum(axis=1))
 
     def curves(self, thetas: np.ndarray, theta_t: Theta) -> tuple[np.ndarray, ...]:
         """:math:`(\\ell, Q(\\cdot\\mid\\theta_t), H(\\cdot\\mid\\theta_t))` at every row of
@@ -185,9 +205,12 @@ class FiniteLatentModel:
         mask = p > 0
         lj = np.stack([self.log_joint(theta) for theta in np.asarray(thetas, dtype=float)])
         lse = np.logaddexp.reduce(lj, axis=2, keepdims=True)  # 10x faster than logsumexp here
-        ll = lse[..., 0] @ self.counts
-        q = (p * np.where(mask, lj, 0.0)).sum(axis=2) @ self.counts
-        h = (p * np.where(mask, lj - lse, 0.0)).sum(axis=2) @ self.counts
+        seen = self.counts > 0  # 0 log 0 = 0: rows never observed drop out
+        counts = self.counts[seen]
+        ll = lse[:, seen, 0] @ counts
+        q = (p * np.where(mask, lj, 0.0)).sum(axis=2)[:, seen] @ counts
+        with np.errstate(invalid="ignore"):  # -inf - -inf in impossible rows (p = 0 there)
+            h = (p * np.where(mask, lj - lse, 0.0)).sum(axis=2)[:, seen] @ counts
         return ll, q, h
 
     def score_moments(self, theta: Theta) -> tuple[np.ndarray, np.ndarray]:
@@ -267,6 +290,37 @@ class Moths(FiniteLatentModel):
         two_n = 2 * genotypes.sum()
         return np.array([(2 * cc + ci + ct) / two_n, (2 * ii + ci + it) / two_n])
 
+    def loglik(self, theta: Theta) -> float:
+        """:math:`\\ell = n_C \\log P_C + n_I \\log P_I + n_T \\log P_T + n_U \\log P_U` with
+        the phenotype probabilities in closed form, computed so that no digit is lost when
+        counts are huge or a frequency is near 0 or 1:
+
+        .. math:: P_C = p_C(2 - p_C) = 1 - (1-p_C)^2, \\quad P_I = p_I(p_I + 2p_T), \\quad
+                  P_T = p_T^2, \\quad P_U = (1 - p_C)^2,
+
+        :math:`\\log P_C` as ``log1p(-(1-p_C)**2)`` for :math:`p_C \\ge 1/2` (where
+        :math:`1 - p_C` is exact), :math:`\\log p_T` as ``log1p(-(p_C + p_I))`` when
+        :math:`p_T > 1/2` and :math:`p_T` itself correctly rounded (``math.fsum``),
+        :math:`\\log P_U = 2\\,\\mathrm{log1p}(-p_C)`; :math:`0 \\log 0 = 0` (a phenotype of
+        probability 0 that was never seen, as at the boundary MLE :math:`p_C = 0` when
+        :math:`n_C = 0`). NaN outside the simplex. Equals
+        :meth:`FiniteLatentModel.loglik` (a log-sum-exp over genotypes) up to round-off."""
+        p_c, p_i = (float(v) for v in np.asarray(theta, dtype=float).reshape(2))
+        s = p_c + p_i
+        p_t = math.fsum((1.0, -p_c, -p_i))
+        if min(p_c, p_i, p_t) < 0 or max(p_c, p_i) > 1:
+            return float("nan")
+        with np.errstate(divide="ignore"):
+            log_pc = np.log1p(-(1.0 - p_c) ** 2) if p_c >= 0.5 else np.log(p_c) + np.log(2.0 - p_c)
+            log_pt = np.log1p(-s) if s < 0.5 else np.log(p_t)
+            log_p = (
+                log_pc,
+                np.log(p_i) + np.log(p_i + 2.0 * p_t),
+                2.0 * log_pt,
+                2.0 * np.log1p(-p_c),
+            )
+        return math.fsum(n * lp for n, lp in zip(self.counts, log_p, strict=True) if n > 0)
+
     def log_joint(self, theta: Theta) -> np.ndarray:
         """:math:`\\log P(\\text{phenotype}, \\text{genotype})`: (4, 6), -inf if incompatible."""
         with np.errstate(divide="ignore"):
@@ -290,8 +344,17 @@ class Moths(FiniteLatentModel):
         return np.array([[a_c / p_c**2 + shared, shared], [shared, a_i / p_i**2 + shared]])
 
     def valid(self, theta: Theta) -> bool:
-        """Every frequency, :math:`p_T` included, in (0, 1)."""
-        return bool(np.all(np.array(self.allele_freqs(theta)) > 0))
+        """The parameter space: every frequency, :math:`p_T` included, in [0, 1], and each
+        phenotype that was observed possible (:math:`\\ell > -\\infty`): :math:`p_C > 0` if
+        :math:`n_C > 0`, :math:`p_I > 0` if :math:`n_I > 0`, :math:`p_T > 0` if
+        :math:`n_T > 0`, :math:`p_C < 1` if :math:`n_U > 0`. A frequency of 0 is allowed
+        where the data allow it: with :math:`n_C = 0` the MLE has :math:`p_C = 0`."""
+        p_c, p_i = (float(v) for v in np.asarray(theta, dtype=float).reshape(2))
+        p_t = math.fsum((1.0, -p_c, -p_i))
+        if not (min(p_c, p_i, p_t) >= 0 and max(p_c, p_i) <= 1):  # also False for NaN
+            return False
+        possible = (p_c > 0, p_i > 0, p_t > 0, p_c < 1)  # P_C, P_I, P_T, P_U > 0
+        return all(ok or n == 0 for ok, n in zip(possible, self.counts, strict=True))
 
 
 # ---- 3. two Gaussians, sigma known ------------------------------------------------------
