@@ -1207,7 +1207,14 @@ class GMMSteps:
                     f"p={self.p}, got {theta.covariance_type!r} with means {theta.means.shape}"
                 )
             return theta
-        return GMMParams.unpack(theta, self.K, self.p, self.covariance_type)
+        theta = np.asarray(theta, dtype=float)
+        key = theta.tobytes()
+        last = getattr(self, "_last_params", None)
+        if last is not None and last[0] == key:  # e_step, loglik and valid at one theta
+            return last[1]
+        params = GMMParams.unpack(theta, self.K, self.p, self.covariance_type)
+        self._last_params = (key, params)
+        return params
 
     def suff_stats(self, theta: np.ndarray | GMMParams, chunk: np.ndarray) -> SuffStats:
         """E-step on a chunk of rows: :func:`suff_stats` at ``theta`` (with the log prior

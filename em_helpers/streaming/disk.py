@@ -1,14 +1,15 @@
-"""Data on disk, streamed in blocks: one ``.npy`` file read through a memory map.
+"""Data on disk, streamed in blocks: one ``.npy`` file, each block read at its offset.
 
 :func:`write_npy` writes a data set block by block (a :class:`SeededBlocks`, or any iterable
 of arrays) into one ``.npy`` file without ever holding it all; :class:`NpyBlocks` reads it
 back block by block — in this process (iterate, or :meth:`NpyBlocks.block`) or on Dask
 workers (:meth:`NpyBlocks.to_dask`: each task opens the file and reads its rows, so only
-the path travels). Why one memory-mapped ``.npy`` and not a directory of per-block files or
-a zarr store: measured in ``bench/bench_dask.py`` (bench/README.md) — reading the same
-bytes block by block costs the same from one file as from per-block files, one file has
-no per-block open, and random simulated floats do not compress, so zarr's codecs would
-only add a dependency.
+the path travels). Why one ``.npy`` read block by block at offsets, and not a memory map,
+a directory of per-block files or a zarr store: measured in ``bench/bench_dask.py``
+(bench/README.md). Per-block files pay an open and a header parse per block; a memory map
+reads as fast, but every page it touches stays mapped, so the process's resident memory
+grows to the whole file (800 MB at N = 1e8) instead of one block; and random simulated
+floats do not compress, so zarr's codecs would only add a dependency.
 """
 
 from __future__ import annotations
@@ -77,10 +78,10 @@ def write_npy(path: str | os.PathLike[str], blocks: Iterable[np.ndarray], n: int
 class NpyBlocks:
     """The rows of a ``.npy`` file in blocks of ``chunk`` rows, read on demand.
 
-    Block ``b`` holds rows ``b*chunk`` to ``min((b+1)*chunk, n)``: :meth:`block` copies them
-    out of a read-only memory map (the read happens then), iterating reads the blocks in
-    order, and :meth:`to_dask` is the same data as a lazy ``dask.array`` whose tasks read
-    their own rows. The same interface as :class:`SeededBlocks` (``n``, ``chunk``,
+    Block ``b`` holds rows ``b*chunk`` to ``min((b+1)*chunk, n)``: :meth:`block` reads just
+    those bytes (``np.fromfile`` at the block's offset; memory: one block), iterating reads
+    the blocks in order, and :meth:`to_dask` is the same data as a lazy ``dask.array``
+    whose tasks read their own rows. The same interface as :class:`SeededBlocks` (``n``, ``chunk``,
     ``sizes``, ``len``, ``block``, iteration, ``to_dask``), so ``chunked_em``, ``dask_em``,
     ``incremental_em`` and ``online_em`` take either.
 
@@ -98,20 +99,19 @@ class NpyBlocks:
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"no .npy file at {self.path}")
-        mm = np.load(self.path, mmap_mode="r")
-        if mm.ndim not in (1, 2) or mm.shape[0] == 0:
-            raise ValueError(f"{self.path} must hold an (n,) or (n, p) array, got {mm.shape}")
-        self.n, self.chunk = int(mm.shape[0]), int(chunk)
-        self.tail, self.dtype = mm.shape[1:], mm.dtype
-        self._mm: np.memmap | None = None
-
-    def _map(self) -> np.ndarray:
-        if self._mm is None:
-            self._mm = np.load(self.path, mmap_mode="r")
-        return self._mm
-
-    def __getstate__(self) -> dict[str, Any]:  # pickles as the path (for Dask tasks)
-        return {**self.__dict__, "_mm": None}
+        with open(self.path, "rb") as f:
+            major, _ = np.lib.format.read_magic(f)
+            read_header = (np.lib.format.read_array_header_1_0 if major == 1
+                           else np.lib.format.read_array_header_2_0)
+            shape, fortran, dtype = read_header(f)
+            self.offset = f.tell()  # where the data start
+        if fortran or dtype.hasobject:
+            raise ValueError(f"{self.path} must hold a C-ordered numeric array")
+        if len(shape) not in (1, 2) or shape[0] == 0:
+            raise ValueError(f"{self.path} must hold an (n,) or (n, p) array, got {shape}")
+        self.n, self.chunk = int(shape[0]), int(chunk)
+        self.tail, self.dtype = tuple(shape[1:]), dtype
+        self._row = int(np.prod(self.tail, dtype=int))  # numbers per row
 
     @property
     def sizes(self) -> tuple[int, ...]:
@@ -134,8 +134,10 @@ class NpyBlocks:
         if not 0 <= b < len(self):
             raise ValueError(f"b must be in 0..{len(self) - 1} (there are {len(self)} blocks), "
                              f"got {b}")
-        start = int(b) * self.chunk
-        return np.array(self._map()[start:start + self.chunk])
+        start, size = int(b) * self.chunk, self.sizes[int(b)]
+        out = np.fromfile(self.path, dtype=self.dtype, count=size * self._row,
+                          offset=self.offset + start * self._row * self.dtype.itemsize)
+        return out.reshape(size, *self.tail)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         return (self.block(b) for b in range(len(self)))
