@@ -246,10 +246,12 @@ def run_em(
     :math:`\\Delta_j \\le 256\\,\\mathrm{ulp}(w_j)`, or when it is caught in a floating-point
     2-cycle, :math:`\\theta_j^{(t)} = \\theta_j^{(t-2)}` with :math:`\\Delta_j \\le
     \\mathrm{tol}\\,w_j`: there successive steps are rounding error, the rate cannot be
-    measured and EM cannot locate the fixed point more finely. The message then says
-    "round-off" and names the components, and ``error`` holds their steps. A finite
-    :math:`e_j` is always trusted, so a slow component (rate :math:`1 - 10^{-6}`, say) is not
-    called converged because its steps have reached round-off.
+    measured and EM cannot locate the fixed point more finely. A finite :math:`e_j` is
+    trusted, so a slow component (rate :math:`1 - 10^{-6}`, say) is not called converged
+    because its steps have reached round-off. When the stop rests on round-off (a rate
+    unknown, or every moving component at round-off, where the ratios and so the
+    :math:`e_j` are noise: a ``tol`` near :math:`10^{-13}`), the message says "round-off"
+    and names the components, and ``error`` holds the steps of those accepted that way.
 
     Raises
     ------
@@ -312,7 +314,7 @@ def _result(
         if edge:
             message += (
                 f"; on the boundary of the parameter space along "
-                f"{', '.join(opts.names[j] for j in edge)} (valid fails a relative "
+                f"{_listing([opts.names[j] for j in edge])} (valid fails a relative "
                 f"{opts.tol:g} away): standard errors from the information do not apply there"
             )
     else:
@@ -336,6 +338,12 @@ def _result(
     )
 
 
+def _listing(names: list[str], most: int = 6) -> str:
+    """``names`` joined by commas, the first ``most`` and a count of the rest."""
+    shown = ", ".join(names[:most])
+    return shown if len(names) <= most else f"{shown} and {len(names) - most} more"
+
+
 def _message(
     converged: bool, rule: StoppingRule, t: int, opts: Options, thetas: np.ndarray
 ) -> str:
@@ -349,11 +357,12 @@ def _message(
         else ""
     )
     if converged and rule.roundoff:
-        which = ", ".join(opts.names[j] for j in rule.roundoff)
+        which = _listing([opts.names[j] for j in rule.roundoff])
         return (
             f"converged after {t} iterations at round-off: the last steps of {which} are "
-            f"within {ROUNDOFF_ULPS} ulps, where EM's rate (hence the distance to the fixed "
-            "point) cannot be measured and EM cannot move further in floating point"
+            f"within {ROUNDOFF_ULPS} ulps or repeat every two iterations, where EM's rate "
+            "(hence the distance to the fixed point) cannot be measured and EM cannot locate "
+            "the fixed point more finely in floating point"
         )
     if converged:
         return (

@@ -417,6 +417,7 @@ class StoppingRule:
         self._back: np.ndarray | None = None  # theta^(t-2) for the 2-cycle test
         self._known_glob = np.inf  # the last measured ratios (see _observe_ratios)
         self._known_comp: np.ndarray | None = None
+        self._meas_comp: deque[np.ndarray] = deque(maxlen=memory)  # NaN: not measured
         self.rate = float("nan")
         self.rates: np.ndarray | None = None
         self.error: np.ndarray | None = None
@@ -467,20 +468,25 @@ class StoppingRule:
             factor[step == 0] = 0.0
         error = step * factor
         met = error <= self.tol * width
-        if met.all():
-            self.error, self.roundoff = error, []
-            return True
-        # where the rate is unknown (e_j = inf), evidence that the component is at round-off:
-        # a step within ROUNDOFF_ULPS of its width, or a floating-point 2-cycle
-        # (theta_j^(t) == theta_j^(t-2)) with a step below tol; a finite e_j is trusted
-        at_roundoff = step <= ROUNDOFF_ULPS * np.spacing(width)
+        self.error, self.roundoff = error, []
+        if not met.all() and not np.isinf(error[~met]).all():
+            return False  # a finite estimate above tol: not yet
+        # round-off: a step within ROUNDOFF_ULPS of its width, or a floating-point 2-cycle
+        # (theta_j^(t) == theta_j^(t-2)) with a step below tol. Where the rate is unknown
+        # (e_j = inf) that is the evidence to stop on; a finite e_j is trusted.
+        moved = step > 0
+        at_roundoff = moved & (step <= ROUNDOFF_ULPS * np.spacing(width))
         if back is not None:
-            at_roundoff |= (new == back) & (step <= self.tol * width)
-        saved = ~met & at_roundoff & np.isinf(error)
-        self.roundoff = [int(j) for j in np.flatnonzero(saved)]
+            at_roundoff |= moved & (new == back) & (step <= self.tol * width)
+        saved = ~met & at_roundoff
+        if not np.all(met | saved):
+            return False
         error[saved] = step[saved]
-        self.error = error
-        return bool(np.all(met | saved))
+        # the message says "round-off" when the stop rests on it: some rate unknown, or
+        # every moving component at round-off (its ratios, hence e_j, are then noise)
+        if saved.any() or (moved.any() and at_roundoff[moved].all()):
+            self.roundoff = [int(j) for j in np.flatnonzero(at_roundoff)]
+        return True
 
     def _observe_ratios(
         self, step: np.ndarray, width: np.ndarray, norm: float, prev_step: np.ndarray,
@@ -495,10 +501,11 @@ class StoppingRule:
         :math:`1 - a/b` is then known to within some 6%, and so is
         :math:`\\lambda/(1-\\lambda)`. Two zero steps give 0. An unmeasured ratio (steps
         drowned in round-off, or a floating-point 2-cycle at the fixed point) is replaced by
-        the last measured one :math:`\\lambda'` of the same component with half its distance
-        to 1, :math:`(1+\\lambda')/2` (it was measured farther from the fixed point), or
-        inf if there is none yet: the rate of a step lost in round-off is about the rate it
-        had while it could still be seen."""
+        :math:`(1+\\lambda')/2`, where :math:`\\lambda'` is the largest measured ratio of
+        the same component among the last ``memory`` observations, or else the last one
+        measured (inf if there is none yet), taken halfway to 1 because it was measured
+        farther from the fixed point: the rate of a step lost in round-off is about the rate
+        it had while it could still be seen."""
         noise = RATIO_ULPS * EPS
         if norm == 0:
             rho = used = 0.0
@@ -507,20 +514,25 @@ class StoppingRule:
             self._known_glob = used
         else:
             rho = norm / prev_norm if prev_norm > 0 else np.inf
-            used = float(_stale(np.asarray(self._known_glob)))
+            recent = [u for raw, u in self._glob if u == raw]  # measured in the window
+            used = float(_stale(np.asarray(max([self._known_glob, *recent]))))
         self._glob.append((rho, used))
         self._trend.append(1.0 / (1.0 - used) if used < 1 else np.inf)
         rho_j = _quotient(step, prev_step)
         noise_j = RATIO_ULPS * EPS * width
-        unknown = (np.abs(step - prev_step) <= noise_j) | (prev_step <= noise_j)
+        unknown = ((np.abs(step - prev_step) <= noise_j) | (prev_step <= noise_j)) & (step > 0)
+        measured = np.where(unknown, np.nan, rho_j)
         if self._known_comp is None:
             self._known_comp = np.full(step.size, np.inf)
         if unknown.any():
-            unknown &= step > 0
-            rho_j[unknown] = _stale(self._known_comp[unknown])
+            # the largest measured in the window, else the last measured ever
+            recent = np.fmax.reduce([*self._meas_comp, measured])
+            fallback = np.where(np.isnan(recent), self._known_comp, recent)
+            rho_j[unknown] = _stale(fallback[unknown])
             self._known_comp[~unknown] = rho_j[~unknown]
         else:
             self._known_comp = rho_j.copy()
+        self._meas_comp.append(measured)
         self._comp.append(rho_j)
 
     def _sublinear_factor(self) -> float:
