@@ -65,8 +65,9 @@ class EMResult:
     rate : float
         The contraction factor :math:`\\hat\\lambda` observed over the last steps (the larger
         of the last two ratios of successive scaled step lengths; for SQUAREM the largest
-        ratio of the two EM steps of a cycle over the last three cycles; NaN before two
-        steps). For EM it estimates the largest fraction of missing information.
+        ratio of the two EM steps of a cycle over the last three cycles; a ratio blurred
+        by round-off is replaced as described in :func:`run_em`; NaN before two steps).
+        For EM it estimates the largest fraction of missing information.
     error : ndarray, shape (d,)
         Estimated distance to the fixed point per component,
         :math:`e_j = |\\theta_j^{(n)} - \\theta_j^{(n-1)}|\\,\\max(1, \\hat\\lambda_j/(1-
@@ -174,9 +175,9 @@ def run_em(
         in [0, 1] where the likelihood is positive, variances positive). SQUAREM rejects
         extrapolations outside it; an EM step that leaves it raises ``ValueError`` (a wrong
         step, or a ``valid`` that excludes a boundary where the maximiser lies). At a
-        converged point the message names the components along which ``valid`` fails
-        within a relative ``tol`` (the fixed point is on the boundary of the space, where
-        standard errors from the information do not apply).
+        converged point the message names the components along which ``valid`` holds on
+        one side only, a relative ``tol`` away (the fixed point is on the boundary of the
+        space, where standard errors from the information do not apply).
     ascent_tol : float, optional
         Largest decrease of :math:`\\ell` taken as round-off; default
         :math:`10^{-10}(1 + |\\ell^{(t)}|)`. A log-likelihood that sums large terms (a count
@@ -249,9 +250,10 @@ def run_em(
     measured and EM cannot locate the fixed point more finely. A finite :math:`e_j` is
     trusted, so a slow component (rate :math:`1 - 10^{-6}`, say) is not called converged
     because its steps have reached round-off. When the stop rests on round-off (a rate
-    unknown, or every moving component at round-off, where the ratios and so the
-    :math:`e_j` are noise: a ``tol`` near :math:`10^{-13}`), the message says "round-off"
-    and names the components, and ``error`` holds the steps of those accepted that way.
+    unknown, or every moving component at round-off while some :math:`e_j` exceeds 1% of
+    its tolerance: the ratios and so the :math:`e_j` are then noise, as with a ``tol`` near
+    :math:`10^{-13}`), the message says "round-off" and names the components, and
+    ``error`` holds the steps of those accepted that way.
 
     Raises
     ------
@@ -271,9 +273,9 @@ def run_em(
     """
     em = EMMap(e_step, m_step, theta0, valid=valid)  # checked steps and start
     opts = check_options(tol, max_iter, names, scale, ascent_tol, check_ascent, em.d)
-    trace = Trace(em, loglik, opts)  # the path from theta0, with l and the ascent check
     if accelerate not in (None, "squarem"):
         raise ValueError(f"accelerate must be None or 'squarem', got {accelerate!r}")
+    trace = Trace(em, loglik, opts)  # the path from theta0, with l and the ascent check
     if accelerate == "squarem":
         sq = squarem_path(em, trace, opts)
         extra = f"; SQUAREM fell back to the EM double step in {sq.fallbacks} cycles"
@@ -314,8 +316,9 @@ def _result(
         if edge:
             message += (
                 f"; on the boundary of the parameter space along "
-                f"{_listing([opts.names[j] for j in edge])} (valid fails a relative "
-                f"{opts.tol:g} away): standard errors from the information do not apply there"
+                f"{_listing([opts.names[j] for j in edge])} (valid holds on one side only, "
+                f"a relative {opts.tol:g} away): standard errors from the information do not "
+                "apply there"
             )
     else:
         warnings.warn(

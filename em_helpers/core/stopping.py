@@ -43,6 +43,8 @@ ASCENT_RTOL = 1e-10
 #: measured there (successive steps are mostly rounding error), so the component counts as
 #: converged (the message says so).
 ROUNDOFF_ULPS = 256
+#: At round-off, a rate-based estimate above this fraction of tol is called round-off too.
+ROUNDOFF_MARGIN = 1e-2
 #: Smallest increment of 1/(1 - rate) per step taken as a sublinear trend (1/(1 + a) for
 #: steps shrinking like t^-(a+1)); a smaller trend changes the error estimate by < 5%.
 SUBLINEAR_MIN = 0.05
@@ -259,21 +261,24 @@ class EMMap:
             )
 
     def on_boundary(self, theta: np.ndarray, widths: np.ndarray, rel: float) -> list[int]:
-        """Components ``j`` for which ``valid`` fails at :math:`\\theta \\pm \\delta_j e_j`,
-        :math:`\\delta_j = \\mathrm{rel}\\cdot w_j` (``rel`` absolute where
-        :math:`w_j = 0`): the point is on (or within :math:`\\delta_j` of) the boundary of
-        the parameter space along them. Empty without ``valid``."""
+        """Components ``j`` along which ``theta`` is on (or within :math:`\\delta_j` of) the
+        boundary of the parameter space: ``valid`` holds at exactly one of
+        :math:`\\theta \\pm \\delta_j e_j`, :math:`\\delta_j = \\mathrm{rel}\\cdot w_j`
+        (``rel`` absolute where :math:`w_j = 0`). Failing on both sides is a constraint
+        the coordinate cannot move alone under (a symmetric matrix's mirrored entry,
+        weights that sum to 1), not a boundary. Empty without ``valid``."""
         if self.valid is None:
             return []
         out = []
         for j in range(self.d):
             delta = rel * widths[j] if widths[j] > 0 else rel
+            inside = []
             for sign in (-1.0, 1.0):
                 probe = theta.copy()
                 probe[j] += sign * delta
-                if not self.inside(probe):
-                    out.append(j)
-                    break
+                inside.append(self.inside(probe))
+            if inside[0] != inside[1]:
+                out.append(j)
         return out
 
 
@@ -403,8 +408,8 @@ class StoppingRule:
     After each update: ``rate`` (:math:`\\hat\\lambda`, the largest observed ratio of
     scaled step lengths), ``rates`` (:math:`\\hat\\lambda_j`, inf where unknown),
     ``error`` (:math:`e_j`), ``sublinear`` (the factor :math:`1/(1-\\hat\\kappa)`, 1
-    without a sublinear trend) and ``roundoff`` (the components that met the rule only by
-    being at round-off).
+    without a sublinear trend) and ``roundoff`` (the components at round-off, when the
+    stop rests on round-off; else empty).
     """
 
     def __init__(self, tol: float, scale: np.ndarray, memory: int = 2):
@@ -482,9 +487,12 @@ class StoppingRule:
         if not np.all(met | saved):
             return False
         error[saved] = step[saved]
-        # the message says "round-off" when the stop rests on it: some rate unknown, or
-        # every moving component at round-off (its ratios, hence e_j, are then noise)
-        if saved.any() or (moved.any() and at_roundoff[moved].all()):
+        # the message says "round-off" when the stop rests on it: some rate unknown, or every
+        # moving component at round-off (its ratios are then noise) with e_j not far below
+        # tol (a tol near 1e-13)
+        noisy = moved.any() and at_roundoff[moved].all()
+        if saved.any() or (noisy and np.max(error / (self.tol * width), where=moved,
+                                               initial=0.0) > ROUNDOFF_MARGIN):
             self.roundoff = [int(j) for j in np.flatnonzero(at_roundoff)]
         return True
 
@@ -515,7 +523,7 @@ class StoppingRule:
         else:
             rho = norm / prev_norm if prev_norm > 0 else np.inf
             recent = [u for raw, u in self._glob if u == raw]  # measured in the window
-            used = float(_stale(np.asarray(max([self._known_glob, *recent]))))
+            used = float(_stale(np.asarray(max(recent) if recent else self._known_glob)))
         self._glob.append((rho, used))
         self._trend.append(1.0 / (1.0 - used) if used < 1 else np.inf)
         rho_j = _quotient(step, prev_step)
