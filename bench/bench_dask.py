@@ -263,14 +263,33 @@ def summary(rows: list[dict]) -> str:
              "in-process one included: the blocks and the summed statistics keep memory "
              "flat, not Dask."]
     for n in sizes:
-        base = get(n, "numpy", 1)
-        cmp = [(f"Dask threads x{w}", get(n, "threads", w)) for w in (1, 2)]
-        cmp += [(f"LocalCluster x{w}", get(n, "processes", w)) for w in (1, 2)]
-        cmp = [(name, t) for name, t in cmp if t is not None]
-        if base and cmp:
-            parts.append(f"N = {n:.0e}: in-process {base:.2f} s per pass; "
-                         + ", ".join(f"{name} {t / base:.2f}x" for name, t in cmp) + ".")
+        for source in ("seeded", "disk"):
+            base = get(n, "numpy", 1, source)
+            cmp = [(f"Dask threads x{w}", get(n, "threads", w, source)) for w in (1, 2)]
+            cmp += [(f"LocalCluster x{w}", get(n, "processes", w, source)) for w in (1, 2)]
+            cmp = [(name, t) for name, t in cmp if t is not None]
+            if base and cmp:
+                parts.append(f"N = {n:.0e}, {source}: in-process {base:.2f} s per pass; "
+                             + ", ".join(f"{name} {t / base:.2f}x" for name, t in cmp)
+                             + ".")
     return " ".join(parts)
+
+
+def cpu_reading(rows: list[dict]) -> str:
+    """CPU seconds per pass relative to the in-process row of the same N and source
+    (less sensitive to the machine's load than wall times)."""
+    ratios: dict[str, list[float]] = {"threads": [], "processes": []}
+    for r in rows:
+        if r["runner"] == "numpy":
+            continue
+        base = [b for b in rows if b["runner"] == "numpy" and b["n"] == r["n"]
+                and b["source"] == r["source"]]
+        if base and r["cpu_s_per_pass"] and base[0]["cpu_s_per_pass"]:
+            ratios[r["runner"]].append(r["cpu_s_per_pass"] / base[0]["cpu_s_per_pass"])
+    th, pr = ratios["threads"], ratios["processes"]
+    return (f"CPU seconds per pass, which the load inflates less than wall time: Dask "
+            f"threads {min(th):.2f}-{max(th):.2f}x the in-process loop's, a "
+            f"`LocalCluster`'s workers together {min(pr):.2f}-{max(pr):.2f}x.")
 
 
 def main() -> None:
@@ -283,6 +302,9 @@ def main() -> None:
     parser.add_argument("--readme", action="store_true")
     parser.add_argument("--from-json", action="store_true",
                         help="rewrite the README section from bench/results/dask.json, no runs")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the saved rows of other sizes (and the format table) and "
+                             "replace those of --sizes")
     args = parser.parse_args()
     out = ROOT / "bench" / "results" / "dask.json"
     if args.from_json:
@@ -295,7 +317,11 @@ def main() -> None:
         raise SystemExit(f"{args.tmp} has {free:.1f} GB free, the bench needs {need:.1f} GB")
     host = machine()
     print(host, f"; {free:.0f} GB free under {args.tmp}", flush=True)
-    fmt = formats(int(args.format_n), args.chunk, args.tmp)
+    saved_before = json.loads(out.read_text()) if args.merge else None
+    if saved_before is None:
+        fmt = formats(int(args.format_n), args.chunk, args.tmp)
+    else:
+        fmt = saved_before["formats"]
     print(format_table(fmt), flush=True)
     rows = []
     tmpdir = Path(tempfile.mkdtemp(dir=args.tmp))
@@ -323,6 +349,11 @@ def main() -> None:
             path.unlink()
     finally:
         shutil.rmtree(tmpdir)
+    if saved_before is not None:
+        keep = [r for r in saved_before["rows"] if r["n"] not in {r2["n"] for r2 in rows}]
+        rows = sorted(keep + rows, key=lambda r: r["n"])
+        host = f"{saved_before['machine']}; rows at N = " + ", ".join(
+            f"{s:.0e}" for s in args.sizes) + f" re-run later ({host})"
     saved = {"machine": host, "rows": rows, "formats": fmt, "end_load": load_average(),
              "chunk": args.chunk, "reps": args.reps}
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -351,7 +382,8 @@ def report(saved: dict, args: argparse.Namespace) -> None:
             "fresh process; peak RSS is that process's VmHWM (for `LocalCluster`, each "
             "worker's). Median of "
             f"{saved['reps']} passes after a warm-up pass (1 pass for `LocalCluster` at "
-            "N = 1e8).\n\n" + text + "\n\n" + READING.format(formats=format_reading(fmt))
+            "N = 1e8).\n\n" + text + "\n\n" + READING.format(formats=format_reading(fmt),
+                                                     cpu=cpu_reading(rows))
         )
 
 
@@ -372,10 +404,11 @@ def format_reading(fmt: list[dict]) -> str:
 READING = """**Where the scale comes from, and when Dask pays.** The in-process rows hold the
 same flat memory as the Dask rows: flat memory is the work of the blocks (seeded or on
 disk) and of statistics that are sums, which `chunked_e_step` exploits in one process.
-On one 2-core machine Dask adds cost, not speed: its threads run the same numpy kernels
-(which already release the GIL, so two threads can overlap, at best 2x on 2 cores), and
-a `LocalCluster` of processes adds process start-up, task scheduling and serialisation on
-every pass. Dask pays off when the data are not on this machine (a cluster whose workers
+On one 2-core machine Dask brings no speed-up beyond the noise of a shared machine: its
+threads run the same numpy kernels (which release the GIL, so two threads can overlap,
+at best 2x on 2 cores, and only when the other jobs leave a core free), and a
+`LocalCluster` of processes adds task scheduling and serialisation on every pass. {cpu}
+Dask pays off when the data are not on this machine (a cluster whose workers
 hold or read their own blocks: only θ and the statistics travel), when one machine's cores
 are too few (many machines), or when the source is I/O-bound (cold reads from a network
 or object store, where many blocks in flight hide latency). For data that fit in one
