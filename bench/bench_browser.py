@@ -53,12 +53,10 @@ import numpy as _np
 from PIL import Image as _PILImage
 import io as _io
 import ipywidgets as _widgets
-import em_helpers as _emh
-from em_helpers.display.widgets import ROUND_LIMITS as _RL
+from em_helpers.display.widgets import ROUND_LIMITS as _RL, find_explorers as _find_explorers
 
 def _profile(labels, n):
-    ex = next(v for k, v in list(globals().items())
-              if not k.startswith("_") and isinstance(v, _emh.Explorer))
+    ex = next(iter(_find_explorers(globals()).values()))
     out = {"update": [], "render": [], "encode": []}
     for label in labels:
         name, w = next((k, w) for k, w in ex.controls.items() if w.description == label)

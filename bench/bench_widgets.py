@@ -11,7 +11,7 @@ update, PNG render, display. Two kinds of moves:
   mouse drag produces them.
 
     python bench/bench_widgets.py [notebooks/03_gaussian_mixture.ipynb ...] [--positions 15]
-        [--width-px 960] [--encode] [--burst] [--readme]
+        [--width-px 820] [--encode] [--burst] [--readme]
 
 ``--width-px`` renders at that image width (0: the figure's own dpi, as before issue 11).
 ``--encode`` also times, per explorer figure, the PNG encode of one frame: PIL as before
@@ -29,14 +29,11 @@ JSON to bench/results/widgets.json. The target (issues): median well under 100 m
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import sys
 from pathlib import Path
 
-import nbformat
-from benchlib import cpu_model, load_average, write_section
-from nbclient import NotebookClient
+from benchlib import cpu_model, load_average, run_in_notebook, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,7 +46,7 @@ def time_moves(n_positions, width_px, encode):  # runs inside the notebook's ker
     import ipywidgets as widgets
     import numpy as np
 
-    import em_helpers as emh
+    from em_helpers.display.widgets import find_explorers
 
     def drag(w):  # consecutive single steps from the current value, as a mouse drag sends
         if not hasattr(w, "step") or not hasattr(w, "min"):
@@ -113,9 +110,7 @@ def time_moves(n_positions, width_px, encode):  # runs inside the notebook's ker
         return out
 
     report = {}
-    for name, explorer in list(globals().items()):
-        if name.startswith("_") or not isinstance(explorer, emh.Explorer):
-            continue
+    for name, explorer in find_explorers(globals()).items():
         explorer.width_px = width_px or None
         explorer.redraw()
         if encode:
@@ -147,14 +142,9 @@ def time_moves(n_positions, width_px, encode):  # runs inside the notebook's ker
 
 
 def run(path: Path, n_positions: int, width_px: int, encode: bool) -> dict:
-    nb = nbformat.read(path, as_version=4)
-    call = inspect.getsource(time_moves) + f"\ntime_moves({n_positions}, {width_px}, {encode})\n"
-    nb.cells.append(nbformat.v4.new_code_cell(call))
-    NotebookClient(
-        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
-    ).execute()
-    text = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
-    return json.loads(text.split("BENCH", 1)[1])
+    report = run_in_notebook(path, time_moves, n_positions, width_px, encode)
+    del report["_notebook_s"]
+    return report
 
 
 BURST_SETUP = """
@@ -232,7 +222,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path)
     parser.add_argument("--positions", type=int, default=15)
-    parser.add_argument("--width-px", type=int, default=960)
+    parser.add_argument("--width-px", type=int, default=820)
     parser.add_argument("--encode", action="store_true")
     parser.add_argument("--burst", action="store_true")
     parser.add_argument("--readme", action="store_true")

@@ -8,11 +8,15 @@ Imported by the scripts as ``benchlib`` (``python bench/bench_x.py`` puts ``benc
 
 from __future__ import annotations
 
+import inspect
+import json
 import os
 import platform
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["README", "cpu_model", "load_average", "write_section"]
+__all__ = ["README", "cpu_model", "load_average", "run_in_notebook", "write_section"]
 
 README = Path(__file__).with_name("README.md")
 
@@ -46,3 +50,37 @@ def write_section(name: str, body: str, readme: Path = README) -> Path:
         new = old.rstrip("\n") + "\n\n" + block + "\n"
     readme.write_text(new)
     return readme
+
+
+def run_in_notebook(path: Path, func: Callable, *args: object, timeout: int = 600) -> dict:
+    """Execute the notebook at ``path`` in a fresh kernel, then ``func(*args)`` in it.
+
+    ``func`` is sent as its source (so it must import what it uses and may read the
+    notebook's globals, e.g. with :func:`em_helpers.display.widgets.find_explorers`) and
+    must print ``"BENCH"`` followed by a JSON object, which is returned with the seconds
+    the notebook's own cells took added as ``"_notebook_s"``. The kernel runs in the
+    notebook's directory, as in JupyterLab.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    n_cells = len(nb.cells)
+    call = f"{inspect.getsource(func)}\n{func.__name__}(*{args!r})\n"
+    nb.cells.append(nbformat.v4.new_code_cell(call))
+    client = NotebookClient(
+        nb, timeout=timeout, kernel_name="python3",
+        resources={"metadata": {"path": str(Path(path).parent)}},
+    )  # fmt: skip
+    t0 = time.perf_counter()
+    with client.setup_kernel():
+        for index, cell in enumerate(nb.cells[:n_cells]):
+            client.execute_cell(cell, index)
+        t1 = time.perf_counter()
+        client.execute_cell(nb.cells[-1], n_cells)
+    text = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+    if "BENCH" not in text:
+        raise RuntimeError(f"{Path(path).name}: {func.__name__} printed no BENCH: {text[-500:]}")
+    result = json.loads(text.split("BENCH", 1)[1])
+    result["_notebook_s"] = t1 - t0
+    return result

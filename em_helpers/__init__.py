@@ -36,9 +36,11 @@ from .core.variance import (
 
 #: Lazily imported names: public name -> (submodule, the extra that provides its imports).
 _LAZY = {
+    "BudgetedRun": ("display.plots", "plots"),
     "ConvergencePanels": ("display.plots", "plots"),
     "autoscale": ("display.plots", "plots"),
     "axes_title": ("display.plots", "plots"),
+    "budgeted_em": ("display.plots", "plots"),
     "ladder_limit": ("display.plots", "plots"),
     "new_figure": ("display.plots", "plots"),
     "plot_convergence": ("display.plots", "plots"),
@@ -52,6 +54,7 @@ _LAZY = {
 
 __all__ = [
     "AscentError",
+    "BudgetedRun",
     "ConvergencePanels",
     "ConvergenceWarning",
     "EMResult",
@@ -65,6 +68,7 @@ __all__ = [
     "SweepError",
     "autoscale",
     "axes_title",
+    "budgeted_em",
     "convergence_rate",
     "explore",
     "ladder_limit",

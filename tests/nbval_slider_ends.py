@@ -29,10 +29,9 @@ MIN_TEXT_PX = 10
 SWEEP = f"""\
 import time as _time
 
-import em_helpers as _emh
+from em_helpers.display.widgets import find_explorers as _find_explorers
 
-_explorers = [v for k, v in list(globals().items())
-              if not k.startswith("_") and isinstance(v, _emh.Explorer)]
+_explorers = list(_find_explorers(globals()).values())
 assert _explorers, "the notebook creates no em_helpers Explorer (its Explore section)"
 for _e in _explorers:
     assert not _e.defects, "shown while the notebook ran: " + "; ".join(map(str, _e.defects))

@@ -167,7 +167,7 @@ def _degenerate(kind):
         if kind == "zero size":
             fig.set_size_inches(0, 3)
         if kind == "enormous":
-            fig.set_size_inches(4, 4000)  # 960 x 960000 px
+            fig.set_size_inches(4, 4000)  # 820 x 820000 px
         if kind == "mathtext title":
             ax.set_title(r"$\frac$")
         if kind == "unprintable":
@@ -187,7 +187,7 @@ def _degenerate(kind):
         ("array", "got ndarray"),
         ("none", "update returned None here, a Figure before"),
         ("zero size", "update returned a figure of size 0 x 3 inches"),
-        ("enormous", "960 x 960000 px"),
+        ("enormous", "820 x 820000 px"),
         ("mathtext title", r"invalid mathtext \frac: Expected \frac{num}{den}"),
         ("unprintable", "_Unprintable: <_Unprintable whose text cannot be shown>"),
         ("recursion", "RecursionError"),

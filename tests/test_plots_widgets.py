@@ -9,6 +9,7 @@ import ipywidgets as widgets
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 from models import Exponential, Mixture
 
 import em_helpers as emh
@@ -451,11 +452,171 @@ def test_explorer_image_fills_the_output_with_legible_text():
     emh.ConvergencePanels([axes[1], None, axes[2]], ["a", "b"]).update(
         emh.run_em(lambda t: t, lambda t: 0.5 * t + 0.25, [0.1, 0.9], names=["a", "b"])
     )
+    # "small" legends are 8.3 pt: 9.6 px at 820 px wide (83 dpi), 9 px at 777 px
+    sizes = {t: t.get_fontsize() for t in fig.findobj(Text) if t.get_text().strip()}
+    assert min(sizes.values()) * (820 / 10.8) / 72 < 10
     ex = emh.explore(lambda a: fig, {"a": widgets.FloatSlider()})
-    assert _shown(ex).shape[1] == 960  # shown at 100% in a ~970-1000 px output area
-    assert ex.smallest_text_px() >= 10  # "small" legends: 8.3 pt at 88.9 dpi
-    small = emh.explore(lambda a: fig, {"a": widgets.FloatSlider()}, width_px=777)
-    assert _shown(small).shape[1] == 777 and small.smallest_text_px() < 10  # the old size
+    # shown at 100% in JupyterLab's 844-px output area (1280-px window, file browser open)
+    assert _shown(ex).shape[1] == 820
+    assert ex.smallest_text_px() >= 10  # enlarged to the floor
+    assert 10 <= min(t.get_fontsize() for t in sizes) * fig.dpi / 72 < 10.01
+    assert max(t.get_fontsize() for t in sizes) == max(sizes.values())  # larger kept
+    small = emh.explore(lambda a: fig, {"a": widgets.FloatSlider()}, width_px=500)
+    assert _shown(small).shape[1] == 500 and small.smallest_text_px() >= 10
+    # tick labels made after the first frame (new limits, more ticks) are floored too
+    fig.axes[1].set_xlim(0, 1000)
+    small.redraw()
+    labels = [t for t in fig.axes[1].get_xticklabels() if t.get_text()]
+    assert labels and min(t.get_fontsize() for t in labels) * fig.dpi / 72 >= 10 - 1e-9
+
+
+def test_explorer_floors_dynamic_texts_on_every_frame():
+    fig, ax = emh.new_figure(fast=True)
+    note = ax.text(0.5, 0.5, "", fontsize=5)
+
+    def update(k):
+        note.set_text(f"k = {k}")
+        for t in ax.texts[1:]:
+            t.remove()
+        ax.text(0.1, 0.1, "new", fontsize=4)  # made by this call: dynamic
+        return fig
+
+    slider = widgets.IntSlider(value=0, max=3)
+    ex = emh.explore(update, {"k": slider}, width_px=400)
+    for k in (1, 2):
+        slider.value = k
+        assert ex._frames.full_draws == 1  # limits unchanged: cached frames
+        assert ex.smallest_text_px() >= 10
+
+
+def test_find_explorers_and_timed_draws():
+    from em_helpers.display.widgets import find_explorers
+
+    fig, ax = emh.new_figure(fast=True)
+    (line,) = ax.plot([0, 1], [0, 1])
+
+    def update(a):
+        if a == 3:
+            raise ValueError("a = 3 is not drawable")
+        if a == 2:
+            warnings.warn("EM did not converge in max_iter=7 iterations", emh.ConvergenceWarning, 2)
+        line.set_ydata([0, a])
+        return fig
+
+    slider = widgets.IntSlider(value=0, max=3)
+    ex = emh.explore(update, {"a": slider})
+    space = {"explorer": ex, "_private": ex, "other": 5, "fig": fig}
+    assert find_explorers(space) == {"explorer": ex}
+    shown = ex.output.outputs
+    records = ex.timed_draws([{"a": a} for a in range(4)])
+    assert ex.output.outputs == shown and slider.value == 0  # nothing shown, nothing moved
+    assert [r["values"] for r in records] == [{"a": a} for a in range(4)]
+    for r in records:
+        assert r["cpu_s"] >= 0 and r["wall_s"] > 0 and r["update_s"] is not None
+    assert records[0]["render_s"] is not None and records[3]["render_s"] is None
+    assert records[1]["message"] == "" and records[1]["defects"] == []
+    assert records[2]["message"] == "EM did not converge in max_iter=7 iterations"
+    assert records[2]["defects"] == []  # a ConvergenceWarning is a state, not a defect
+    assert "a = 3 is not drawable" in records[3]["message"]
+    assert records[3]["defects"] and "ValueError" in records[3]["defects"][0]
+    assert set(ex.last_timing) == {"update"}
+
+
+# ---- budgeted_em (issue 22): plain EM under a budget, SQUAREM for the end point ---------
+
+
+def _linear(rate, target):
+    """An EM map with a known rate: theta -> target + rate (theta - target)."""
+    target = np.asarray(target, dtype=float)
+    return (lambda t: t), (lambda t: target + rate * (t - target))
+
+
+def test_budgeted_em_stops_plain_em_and_finds_the_limit():
+    e, m = _linear(np.array([0.99, 0.5]), [2.0, -1.0])
+    run = emh.budgeted_em(e, m, [0.0, 0.0], max_iter=60, tol=1e-8, names=["a", "b"])
+    assert not run.converged and run.em.n_iter == 60 and run.em.method == "em"
+    assert run.em.thetas.shape == (61, 2)  # EM's own path, as far as it got
+    assert run.finish.method == "squarem" and run.finish.converged
+    np.testing.assert_allclose(run.theta, [2.0, -1.0], rtol=1e-8)
+    np.testing.assert_allclose(run.em.theta, run.em.thetas[-1])
+    # the estimate of the iterations still needed is what plain EM then takes
+    full = emh.run_em(e, m, [0.0, 0.0], max_iter=100_000, tol=1e-8)
+    assert full.converged
+    assert abs(60 + run.more - full.n_iter) <= 3, (run.more, full.n_iter)
+    assert run.message == (
+        f"EM stopped after 60 iterations (rate ρ = {run.rate:.4g}, about {run.more:,} "
+        "more needed); the fit shown is SQUAREM's limit"
+    )
+    assert abs(run.rate - 0.99) < 1e-9 and run.rate == emh.convergence_rate(run.em)
+    assert run.note == (
+        f"EM stopped after 60 iterations\n(ρ = {run.rate:.4g}, about {run.more:,} more needed)"
+    )
+
+
+def test_budgeted_em_converged_run_is_plain_em():
+    e, m = _linear(0.5, [1.0])
+    run = emh.budgeted_em(e, m, [0.0], max_iter=500, tol=1e-10)
+    ref = emh.run_em(e, m, [0.0], max_iter=500, tol=1e-10)
+    assert run.converged and run.finish is None and run.more is None
+    assert run.message == run.note == ""
+    np.testing.assert_array_equal(run.em.thetas, ref.thetas)
+    np.testing.assert_array_equal(run.theta, ref.theta)
+
+
+def test_budgeted_em_work_budget_and_bad_arguments():
+    e, m = _linear(0.999, [1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no ConvergenceWarning leaks out
+        run = emh.budgeted_em(e, m, [0.0], max_iter=500, work=1e6, size=20_000)
+    assert run.em.n_iter == 50  # work / size
+    assert emh.budgeted_em(e, m, [0.0], work=1e6, size=1e6).em.n_iter == 20  # at least 20
+    with pytest.raises(ValueError, match="max_iter"):
+        emh.budgeted_em(e, m, [0.0], max_iter=0)
+    with pytest.raises(ValueError, match="work and size"):
+        emh.budgeted_em(e, m, [0.0], work=1e6)
+    with pytest.raises(ValueError, match="work and size"):
+        emh.budgeted_em(e, m, [0.0], work=-1.0, size=10)
+    with pytest.raises(TypeError, match="size"):
+        emh.budgeted_em(e, m, [0.0], work=1.0, size="10")
+    with pytest.raises(TypeError, match="accelerate"):
+        emh.budgeted_em(e, m, [0.0], accelerate="squarem")
+
+
+def test_budgeted_em_when_squarem_does_not_finish_either():
+    # theta -> theta - theta^3 / 10 creeps to 0 sublinearly: neither method gets there fast
+    run = emh.budgeted_em(lambda t: t, lambda t: t - t**3 / 10, [1.0], max_iter=30,
+                          finish_iter=2, tol=1e-10, scale=1.0)  # fmt: skip
+    assert not run.converged and not run.finish.converged and run.more is None
+    np.testing.assert_array_equal(run.theta, run.em.theta)  # EM's last iterate
+    assert "SQUAREM did not reach the limit either" in run.message
+    assert run.note.endswith("SQUAREM found no limit)")
+
+
+def test_panels_measure_a_budgeted_run_against_its_limit():
+    e, m = _linear(np.array([0.99, 0.6]), [2.0, -1.0])
+    loglik = lambda t: -float(np.sum((t - [2.0, -1.0]) ** 2))  # noqa: E731
+    fig, axes = emh.new_figure(3, fast=True)
+    panels = emh.ConvergencePanels(axes, ["a", "b"], sticky=True)
+    panels.path_title.set_text("my title")
+    run = emh.budgeted_em(e, m, [0.0, 0.0], max_iter=40, tol=1e-8, loglik=loglik)
+    panels.update(run)
+    te, le = panels.err_line.get_data()
+    assert te[-1] == 40  # the last iterate too: its distance to the limit is not 0
+    np.testing.assert_allclose(
+        le, np.log10(np.linalg.norm(run.em.thetas - [2.0, -1.0], axis=1)), rtol=1e-6
+    )
+    slopes = np.diff(le[20:])
+    np.testing.assert_allclose(slopes, np.log10(0.99), rtol=1e-3)  # straight to the end
+    tg, lg = panels.ll_line.get_data()
+    assert tg[-1] == 40
+    np.testing.assert_allclose(lg, np.log10(run.loglik - run.em.logliks), rtol=1e-6)
+    assert panels.path_title.get_text() == run.note
+    converged = emh.budgeted_em(e, m, [2.0, -1.0 + 1e-9], max_iter=400, tol=1e-8)
+    assert converged.converged
+    panels.update(converged)
+    assert panels.path_title.get_text() == "my title"  # its own title back
+    with pytest.raises(TypeError, match="EMResult or a BudgetedRun"):
+        panels.update(run.theta)
 
 
 def test_sweep_budget_keeps_the_ends_and_a_prefix_of_the_rest():

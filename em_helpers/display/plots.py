@@ -10,19 +10,26 @@ callback returns it to its :class:`~em_helpers.Explorer`, which renders it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
-from ..core.loop import EMResult, convergence_rate
+from ..core.loop import ConvergenceWarning, EMResult, convergence_rate, run_em
 
 __all__ = [
+    "BudgetedRun",
     "ConvergencePanels",
     "autoscale",
     "axes_title",
+    "budgeted_em",
     "ladder_limit",
     "new_figure",
     "plot_convergence",
@@ -175,6 +182,181 @@ def _real(x: object, name: str) -> float:
     return float(x)
 
 
+@dataclass(frozen=True)
+class BudgetedRun:
+    """What :func:`budgeted_em` returns: plain EM as far as its budget let it go, and the
+    point it was heading for.
+
+    Attributes
+    ----------
+    em : EMResult
+        Plain EM's own run: its path and whether it met the stopping rule
+        (``em.converged``) within the budget.
+    theta : float or ndarray
+        The end point: ``em.theta`` when EM converged, else the limit SQUAREM reached from
+        EM's last iterate (or ``em.theta`` when that failed too).
+    finish : EMResult or None
+        The SQUAREM run from ``em.theta`` (None when EM converged by itself).
+    rate : float
+        EM's linear rate :math:`\\rho` measured on its path,
+        :func:`~em_helpers.convergence_rate` (the rate :class:`ConvergencePanels` draws
+        and prints; NaN when unknown).
+    more : int or None
+        Iterations plain EM would still need to meet ``tol``, estimated from its rate and
+        its distance to the end point (None when EM converged or the rate is unknown).
+    message : str
+        "" when EM converged; else one plain line for a figure (no mathtext), e.g.
+        "EM stopped after 120 iterations (rate ρ = 0.991, about 1900 more needed); the
+        fit shown is SQUAREM's limit".
+    """
+
+    em: EMResult
+    theta: Any
+    finish: EMResult | None
+    rate: float
+    more: int | None
+    message: str
+
+    @property
+    def converged(self) -> bool:
+        """Whether plain EM met the stopping rule within the budget."""
+        return self.em.converged
+
+    @property
+    def note(self) -> str:
+        """The message in two short lines for a panel title ("" when EM converged)."""
+        if self.em.converged:
+            return ""
+        rho = self.rate
+        rate = f"ρ = {rho:.4g}" if np.isfinite(rho) and 0 < rho < 1 else "rate unknown"
+        if self.finish is None or not self.finish.converged:
+            tail = f"{rate}; SQUAREM found no limit"
+        elif self.more is not None:
+            tail = f"{rate}, about {self.more:,} more needed"
+        else:
+            tail = rate
+        return f"EM stopped after {self.em.n_iter} iterations\n({tail})"
+
+    @property
+    def loglik(self) -> float | None:
+        """The log-likelihood at the end point (None without ``loglik``)."""
+        run = self.finish if self.finish is not None and self.finish.converged else self.em
+        return run.loglik
+
+
+def budgeted_em(
+    e_step: Callable[[Any], Any],
+    m_step: Callable[[Any], Any],
+    theta0: Any,
+    *,
+    max_iter: int = 500,
+    work: float | None = None,
+    size: int | None = None,
+    finish_iter: int | None = None,
+    **kwargs: Any,
+) -> BudgetedRun:
+    """Plain EM under an iteration budget, finished by SQUAREM, for a widget callback.
+
+    A slider that puts EM where it is slow (rate :math:`\\rho` near 1) must not freeze the
+    figure for seconds, and must not hide EM's own behaviour either. So plain EM
+    (:func:`~em_helpers.run_em`) runs for at most ``max_iter`` iterations, and fewer on a
+    large data set: at most ``work / size`` (each iteration is a pass over ``size`` data
+    points), never fewer than 20. If it has not converged by then, SQUAREM
+    (``run_em(accelerate="squarem")``) continues from EM's last iterate to the limit,
+    which is the fit to show and the point to measure EM's error against; it gets at most
+    ``finish_iter`` cycles of three EM map evaluations, by default a sixth of EM's budget
+    (half as many evaluations again) and at least 30 cycles (enough for rates up to about
+    0.999). EM would need about
+
+    .. math:: k = \\max_j \\frac{\\log(\\mathrm{tol}\\, w_j / d_j)}{\\log \\rho}
+
+    more iterations, with :math:`d_j = |\\theta_j^{(n)} - \\hat\\theta_j|` its distance to
+    the limit, :math:`w_j = \\max(|\\hat\\theta_j|, s_j)` the stopping rule's width and
+    :math:`\\rho` EM's rate on its path (:func:`~em_helpers.convergence_rate`, the median
+    ratio of successive step lengths): the error of a linearly convergent iteration shrinks
+    by :math:`\\rho` a step. The budget is in iterations, not seconds, so a position always
+    draws the same figure.
+
+    :class:`~em_helpers.ConvergenceWarning` s are caught and become the returned
+    ``message``; any other warning or exception propagates (to the explorer, which shows
+    it as a plain message).
+
+    Parameters
+    ----------
+    e_step, m_step, theta0
+        As for :func:`~em_helpers.run_em`.
+    max_iter : int
+        Most plain EM iterations.
+    work, size : float, int, optional
+        With both: at most ``max(20, work // size)`` iterations (``work`` is a budget in
+        point-iterations, e.g. ``2e7``).
+    finish_iter : int, optional
+        Most SQUAREM cycles for the end point (default ``max(30, budget // 6)``, the
+        budget being EM's iteration cap).
+    **kwargs
+        Passed to both runs (``loglik``, ``tol``, ``names``, ``scale``, ``valid``, ...).
+
+    Returns
+    -------
+    BudgetedRun
+    """
+    if not isinstance(max_iter, (int, np.integer)) or isinstance(max_iter, bool) or max_iter < 1:
+        raise ValueError(f"max_iter must be an int >= 1, got {max_iter!r}")
+    if (work is None) != (size is None):
+        raise ValueError("work and size go together: give both or neither")
+    if work is not None:
+        work, size = _real(work, "work"), _real(size, "size")
+        if not (work > 0 and size > 0 and np.isfinite(work) and np.isfinite(size)):
+            raise ValueError(f"work and size must be positive and finite, got {work}, {size}")
+        max_iter = int(min(max_iter, max(20, work // size)))
+    if finish_iter is None:
+        finish_iter = max(30, int(max_iter) // 6)
+    if "accelerate" in kwargs:
+        raise TypeError("budgeted_em runs plain EM (then SQUAREM): accelerate is not an option")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # said in the message
+        em = run_em(e_step, m_step, theta0, max_iter=int(max_iter), **kwargs)
+        if em.converged:
+            return BudgetedRun(em, em.theta, None, _rate(em), None, "")
+        finish = run_em(
+            e_step, m_step, em.theta, max_iter=finish_iter, accelerate="squarem", **kwargs
+        )
+    rho = _rate(em)
+    rate = f"rate ρ = {rho:.4g}" if np.isfinite(rho) and 0 < rho < 1 else "rate unknown"
+    head = f"EM stopped after {em.n_iter} iterations ({rate}"
+    if not finish.converged:
+        text = "); SQUAREM did not reach the limit either: the fit shown is EM's last iterate"
+        return BudgetedRun(em, em.theta, finish, rho, None, head + text)
+    tol = kwargs.get("tol", inspect.signature(run_em).parameters["tol"].default)
+    more = _more_iterations(em, finish, rho, tol, kwargs.get("scale"))
+    tail = f", about {more:,} more needed)" if more is not None else ")"
+    return BudgetedRun(
+        em, finish.theta, finish, rho, more, head + tail + "; the fit shown is SQUAREM's limit"
+    )
+
+
+def _rate(em: EMResult) -> float:
+    """EM's rate on its path (NaN for a path too short to tell)."""
+    return float(convergence_rate(em)) if em.n_iter >= 2 else float("nan")
+
+
+def _more_iterations(
+    em: EMResult, finish: EMResult, rho: float, tol: float, scale: Any
+) -> int | None:
+    """Iterations plain EM still needs, :math:`\\max_j \\log(\\mathrm{tol}\\,w_j/d_j)/\\log\\rho`
+    (see :func:`budgeted_em`)."""
+    if not (np.isfinite(rho) and 0 < rho < 1):
+        return None
+    limit = np.atleast_1d(np.asarray(finish.theta, dtype=float))
+    dist = np.abs(np.atleast_1d(np.asarray(em.theta, dtype=float)) - limit)
+    width = np.abs(limit)
+    if scale is not None:
+        width = np.maximum(width, np.broadcast_to(np.asarray(scale, dtype=float), limit.shape))
+    pairs = zip(dist, width, strict=True)
+    need = [math.log(tol * w / d) / math.log(rho) for d, w in pairs if d > tol * w > 0]
+    return int(math.ceil(max(need))) if need else 0
+
+
 def _iteration_limits(ax: Axes, n: float) -> None:
     """Put the iteration axis on 0..:func:`ladder_limit` (0..10, 0..20, 0..50, …)."""
     lo, hi = ax.get_xlim()
@@ -261,6 +443,9 @@ class ConvergencePanels:
                     f"reference has {self.reference.size} values for {len(self.names)} parameters"
                 )
         a_path, a_ll, a_err = axes
+        if all(a is None for a in axes):
+            raise ValueError("axes: give at least one Axes (None leaves a panel out)")
+        self._titled: tuple[Text, str] | None = None  # a title the budget note replaced
         if a_path is not None:
             self._init_path(a_path)
         if a_ll is not None:
@@ -309,14 +494,31 @@ class ConvergencePanels:
             legend.remove()
             ax.add_artist(legend)
 
-    def update(self, res: EMResult, reference: float | Sequence[float] | None = None) -> None:
+    def update(
+        self, res: EMResult | BudgetedRun, reference: float | Sequence[float] | None = None
+    ) -> None:
         """Move every artist to the run ``res`` and rescale the axes.
+
+        ``res`` may be a :class:`BudgetedRun` (:func:`budgeted_em`): the panels then show
+        plain EM's path as far as it went, and measure its error and log-likelihood gap
+        against the run's end point (SQUAREM's limit when EM stopped short), so that the
+        error line keeps the slope :math:`\\log_{10}\\rho` to its last point instead of
+        diving towards :math:`\\theta^{(n)}`.
 
         ``reference`` replaces the reference values (for this and later updates) when the
         panels were created with some, e.g. an exact MLE that moves with a slider.
         """
+        limit, top = None, None
+        if isinstance(res, BudgetedRun):
+            if res.finish is not None and res.finish.converged:
+                limit, top = np.asarray(res.theta, dtype=float).reshape(-1), res.loglik
+            self._show_note(res.note)
+            res = res.em
         if not isinstance(res, EMResult):
-            raise TypeError(f"plot_convergence needs an EMResult, got {type(res).__name__}")
+            raise TypeError(
+                f"ConvergencePanels.update needs an EMResult or a BudgetedRun, got "
+                f"{type(res).__name__}"
+            )
         if len(res.names) != len(self.names):
             raise ValueError(f"res has {len(res.names)} parameters, the panels {len(self.names)}")
         if reference is not None:
@@ -335,9 +537,9 @@ class ConvergencePanels:
         if a_err is not None or a_ll is not None:
             rate = convergence_rate(res)
         if a_ll is not None:
-            self._update_gap(res, t, rate)
+            self._update_gap(res, t, rate, top)
         if a_err is not None:
-            self._update_error(res, t, rate)
+            self._update_error(res, t, rate, limit)
         for a in self.axes:
             if a is None:
                 continue
@@ -353,6 +555,20 @@ class ConvergencePanels:
             share = min(0.6, 0.05 + 0.1 * rows)  # of the axes height
             lo, hi = a_path.get_ylim()
             a_path.set_ylim(lo, hi + (hi - lo) * share / (1 - share), auto=None)
+
+    def _show_note(self, note: str) -> None:
+        """A budgeted run's note in the first panel's title (its own title comes back when
+        a later run converged)."""
+        title = next(
+            (getattr(self, n) for n in ("path_title", "ll_title", "err_title") if hasattr(self, n)),
+        )
+        if note:
+            if self._titled is None:
+                self._titled = (title, title.get_text())
+            title.set_text(note)
+        elif self._titled is not None:
+            self._titled[0].set_text(self._titled[1])
+            self._titled = None
 
     def clear(self, message: str = "") -> None:
         """Empty every panel (e.g. when a widget's input is invalid) and show ``message``."""
@@ -376,17 +592,21 @@ class ConvergencePanels:
             line.set_ydata([self.reference[j] / divisor[j]] * 2)
         ax.set_ylabel(r"$\theta^{(t)}_j\,/\,\hat\theta_j$" if scaled else r"$\theta^{(t)}$")
 
-    def _update_gap(self, res: EMResult, t: np.ndarray, rate: float) -> None:
+    def _update_gap(
+        self, res: EMResult, t: np.ndarray, rate: float, top: float | None = None
+    ) -> None:
         if res.logliks is None:
             self.ll_line.set_data([], [])
             self.ll_rate_line.set_data([], [])
             self.ll_note.set_text("no loglik given")
             return
-        final = res.logliks[-1]
-        gap = (final - res.logliks)[:-1]
+        # the gap to the end point's l when it is known beyond the path, else to the last
+        final = res.logliks[-1] if top is None else max(top, res.logliks[-1])
+        n = t.size if top is not None else t.size - 1
+        gap = (final - res.logliks)[:n]
         # gaps at round-off size (or negative ones from round-off) carry no information
         keep = gap > 1e-13 * (1 + abs(final))
-        tg, lg = t[:-1][keep], np.log10(gap[keep])
+        tg, lg = t[:n][keep], np.log10(gap[keep])
         self.ll_line.set_data(tg, lg)
         self.ll_note.set_text("" if tg.size else "no gap above round-off")
         if np.isfinite(rate) and 0 < rate < 1 and tg.size:
@@ -395,11 +615,15 @@ class ConvergencePanels:
         else:
             self.ll_rate_line.set_data([], [])
 
-    def _update_error(self, res: EMResult, t: np.ndarray, rate: float) -> None:
-        final = res.thetas[-1]
-        err = np.linalg.norm(res.thetas - final, axis=1)[:-1]
+    def _update_error(
+        self, res: EMResult, t: np.ndarray, rate: float, limit: np.ndarray | None = None
+    ) -> None:
+        # the distance to the limit when it is known beyond the path, else to theta(n)
+        final = res.thetas[-1] if limit is None else limit
+        n = t.size if limit is not None else t.size - 1
+        err = np.linalg.norm(res.thetas - final, axis=1)[:n]
         keep = err > 1e-15 * (1 + np.linalg.norm(final))
-        te, le = t[:-1][keep], np.log10(err[keep])
+        te, le = t[:n][keep], np.log10(err[keep])
         self.err_line.set_data(te, le)
         if np.isfinite(rate) and 0 < rate < 1 and te.size:
             mid = te.size // 2  # anchor mid-path: early steps are not yet linear, and the

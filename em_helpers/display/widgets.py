@@ -2,14 +2,15 @@
 
 A notebook writes ``update(**values) -> Figure`` (run EM, move the artists of a figure
 built once) and a dict of controls, then shows ``explore(update, controls)``. On every
-control change the explorer calls ``update`` and shows the figure as a PNG, 960 px wide
-(shown at 100% in a JupyterLab output). Only the newest slider position is drawn; a
-warning becomes a banner in the figure and an exception a plain message instead of it,
-never a traceback; both are recorded on the explorer (:attr:`Explorer.problems`). A
-control drives one explorer at a time: running an ``explore`` cell again detaches the
-explorer it built before from the controls. The same
+control change the explorer calls ``update`` and shows the figure as a PNG, 820 px wide
+(shown at 100% in a JupyterLab output), with no text smaller than 10 px. Only the newest
+slider position is drawn; a warning becomes a banner in the figure and an exception a
+plain message instead of it, never a traceback; both are recorded on the explorer
+(:attr:`Explorer.problems`). A control drives one explorer at a time: running an
+``explore`` cell again detaches the explorer it built before from the controls. The same
 object lets the tests try many positions (:meth:`Explorer.sweep`: every slider's ends,
-pairs of ends, seeded random positions) and the benchmarks time a move.
+pairs of ends, seeded random positions), the benchmarks time a move
+(:meth:`Explorer.timed_draws`), and :func:`find_explorers` finds a notebook's explorers.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import matplotlib as mpl
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure, SubFigure
+from matplotlib.legend import Legend
 from matplotlib.text import Text
 
 from ..core.loop import ConvergenceWarning
@@ -47,6 +49,7 @@ __all__ = [
     "control_sample",
     "encode_png",
     "explore",
+    "find_explorers",
     "render_png",
 ]
 
@@ -82,13 +85,21 @@ class FrameRenderer:
     small slider moves rarely change a limit, and most frames skip the static draw.
     The pixels are those of a full redraw except that dynamic artists are drawn above
     the static ones.
+
+    With ``min_text_px``, no text is drawn smaller than that many pixels: smaller fonts
+    (tick labels, legends, "small" titles) are enlarged to it, at the figure's dpi when the
+    frame is drawn (static texts and tick labels on each full draw, dynamic texts on every
+    frame).
     """
 
-    def __init__(self, fig: Figure):
+    def __init__(self, fig: Figure, min_text_px: float | None = None):
         self.fig = fig
         self.canvas = _agg_canvas(fig)
+        self.min_text_px = min_text_px
         self._key = None
         self._background = None
+        self._floored: weakref.WeakSet = weakref.WeakSet()  # axes whose ticks are floored
+        self._floor_key: tuple | None = None  # (size, axes count) of the last static floor
         self.full_draws = 0
         self.frames = 0
 
@@ -117,11 +128,43 @@ class FrameRenderer:
             for ax in self.fig.axes
         ) + (tuple(self.fig.get_size_inches()), self.fig.dpi)
 
+    def _min_points(self) -> float | None:
+        return None if self.min_text_px is None else self.min_text_px * 72 / self.fig.dpi
+
+    def _floor_static(self, size: float) -> None:
+        """Every text of the figure, and the tick labels still to be made, at least ``size``
+        points: once per figure size and dpi (and number of axes); the texts a slider
+        changes are dynamic, floored on every frame."""
+        key = (size, len(self.fig.axes))
+        if key == self._floor_key:
+            return
+        self._floor_key = key
+        for ax in self.fig.axes:
+            if ax in self._floored:
+                continue
+            for name, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
+                for which, ticks in (("major", axis.get_major_ticks(1)),
+                                     ("minor", axis.get_minor_ticks(1))):  # fmt: skip
+                    if ticks and ticks[0].label1.get_fontsize() < size:
+                        ax.tick_params(axis=name, which=which, labelsize=size)
+            self._floored.add(ax)
+        _floor_texts(self.fig.findobj(Text), size)
+
     def png(self) -> bytes:
         """The current figure as PNG bytes."""
         dynamic = self._dynamic()
         key = self._static_key()
+        size = self._min_points()
+        if size is not None:
+            if self._floor_key is not None and self._floor_key[0] != size:
+                self._floored = weakref.WeakSet()  # a new dpi: the ticks again
+            texts = [a for a in dynamic if isinstance(a, Text)]
+            for legend in (a for a in dynamic if isinstance(a, Legend)):
+                texts += [*legend.get_texts(), legend.get_title()]
+            _floor_texts(texts, size)
         if key != self._key or self._background is None:
+            if size is not None:
+                self._floor_static(size)
             for artist in dynamic:
                 artist.set_animated(True)  # left out of canvas.draw(), drawn below
             try:
@@ -140,6 +183,13 @@ class FrameRenderer:
                 artist.draw(renderer)
         self.frames += 1
         return encode_png(np.asarray(self.canvas.buffer_rgba()))
+
+
+def _floor_texts(texts: Iterable[Text], size: float) -> None:
+    """Enlarge every text of ``texts`` smaller than ``size`` points to ``size``."""
+    for text in texts:
+        if text.get_fontsize() < size:
+            text.set_fontsize(size)
 
 
 def encode_png(rgba: np.ndarray, level: int = 1) -> bytes:
@@ -320,9 +370,15 @@ class SweepError(RuntimeError):
 #: changes of the data leave the limits (and the cached static frame) as they are.
 ROUND_LIMITS = {"axes.autolimit_mode": "round_numbers"}
 
-#: Width in pixels of an explorer's image: a JupyterLab output area is about 970-1000 px
-#: wide, and it shrinks (never enlarges) wider images, so this is shown at 100%.
-WIDTH_PX = 960
+#: Width in pixels of an explorer's image. JupyterLab shrinks (never enlarges) an image
+#: wider than its output area, and at a 1280-px window with the file browser open that
+#: area is 844 px wide (measured, ``bench/bench_browser.py --text``): at 820 px the image
+#: is shown at 100%, its text as large as it was drawn.
+WIDTH_PX = 820
+
+#: The smallest text an explorer draws, in pixels of its image (:class:`FrameRenderer`
+#: enlarges smaller fonts to it): legible when the image is shown at 100%.
+MIN_TEXT_PX = 10
 
 #: The largest image an explorer renders (pixels): 960 x 10000, ten screens tall.
 MAX_PIXELS = 9_600_000
@@ -395,6 +451,10 @@ class Explorer(widgets.VBox):
         The banner text of the figure shown now ("" when there is none).
     attached : bool
         True while the controls drive this explorer (False after :meth:`detach`).
+    last_timing : dict
+        Seconds the last draw took, ``{"update": (wall, cpu), "render": (wall, cpu)}``
+        (CPU: :func:`time.process_time`, the honest figure on a loaded machine; "render"
+        is missing when ``update`` raised or returned None).
     """
 
     def __init__(
@@ -428,6 +488,7 @@ class Explorer(widgets.VBox):
         self.message = ""
         self.draws = 0
         self.last_sweep: dict[str, float] = {}
+        self.last_timing: dict[str, tuple[float, float]] = {}
         self.settle_turns = 3
         self._changes = 0
         self._frames: FrameRenderer | None = None
@@ -576,6 +637,8 @@ class Explorer(widgets.VBox):
         """
         problems: list[Problem] = []
         fig = None
+        clock = _Clock()
+        self.last_timing = clock.laps
         before = {id(f) for f in _pyplot_figures()}
         opened: list[Figure] = []
         displayed = False
@@ -590,6 +653,7 @@ class Explorer(widgets.VBox):
                             fig = self._call(values)
                 finally:
                     opened = [f for f in _pyplot_figures() if id(f) not in before]
+                    clock.lap("update")
                 problems += [_warning_problem(w, values) for w in caught]
                 del caught[:]
                 if fig is None:
@@ -598,7 +662,9 @@ class Explorer(widgets.VBox):
                     displayed = True
                     return None, problems
                 self._set_banner(fig, "; ".join(dict.fromkeys(p.short() for p in problems)))
-                return self._render(fig), problems + [_warning_problem(w, values) for w in caught]
+                png = self._render(fig)
+                clock.lap("render")
+                return png, problems + [_warning_problem(w, values) for w in caught]
             except Exception as exc:
                 if strict:
                     raise
@@ -651,7 +717,7 @@ class Explorer(widgets.VBox):
         if fig.dpi != dpi:
             fig.set_dpi(dpi)
         if self._frames is None or self._frames.fig is not fig:
-            self._frames = FrameRenderer(fig)
+            self._frames = FrameRenderer(fig, MIN_TEXT_PX)
         return self._frames.png()
 
     def _set_banner(self, fig: Figure, text: str) -> None:
@@ -817,6 +883,37 @@ class Explorer(widgets.VBox):
             raise SweepError(failures, n)
         return n
 
+    def timed_draws(self, positions: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Draw every position as a sweep does and time it (nothing is shown; never raises).
+
+        Returns one record per position: ``values``, ``wall_s`` and ``cpu_s`` (the whole
+        draw: ``update`` and the render, wall clock and :func:`time.process_time`),
+        ``update_s`` and ``render_s`` (CPU seconds of each part; None for a part that did
+        not run), ``message`` (the banner or the plain message drawn instead of a figure,
+        "" for none) and ``defects`` (the :class:`Problem` texts other than
+        ConvergenceWarnings: each is a bug). ``bench/bench_sweep.py`` times every
+        explorer of the course this way.
+        """
+        records = []
+        for values in positions:
+            self.message = ""
+            wall, cpu = time.perf_counter(), time.process_time()
+            _, problems = self._draw(dict(values))
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            parts = self.last_timing
+            records.append(
+                {
+                    "values": dict(values),
+                    "wall_s": wall,
+                    "cpu_s": cpu,
+                    "update_s": parts["update"][1] if "update" in parts else None,
+                    "render_s": parts["render"][1] if "render" in parts else None,
+                    "message": self.message,
+                    "defects": [str(p) for p in problems if p.defect],
+                }
+            )
+        return records
+
     def check_ends(self) -> int:
         """:meth:`check` every :meth:`end_positions` entry, stopping at the first failure."""
         return self.check(self.end_positions(), first=True)
@@ -871,6 +968,34 @@ class Explorer(widgets.VBox):
         finally:
             self.last_sweep.update(tried=n, seconds=time.perf_counter() - t0)
         return n
+
+
+class _Clock:
+    """Wall and CPU seconds of consecutive laps: ``laps[name] = (wall, cpu)``."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, tuple[float, float]] = {}
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+
+    def lap(self, name: str) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        self.laps[name] = (wall - self._wall, cpu - self._cpu)
+        self._wall, self._cpu = wall, cpu
+
+
+def find_explorers(namespace: Mapping[str, Any]) -> dict[str, Explorer]:
+    """The :class:`Explorer` objects of a namespace (a notebook's ``globals()``), by name.
+
+    Names starting with ``_`` are left out (the sweep and benchmark code that runs in a
+    notebook's kernel keeps its own variables there). The nbval slider sweep
+    (``tests/nbval_slider_ends.py``) and the benchmarks (``bench/``) find a notebook's
+    explorers this way.
+    """
+    return {
+        name: value
+        for name, value in list(namespace.items())
+        if not name.startswith("_") and isinstance(value, Explorer)
+    }
 
 
 def _warning_problem(w: warnings.WarningMessage, values: dict[str, Any]) -> Problem:
