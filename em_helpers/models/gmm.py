@@ -33,9 +33,12 @@ as they are. Covariance types: ``"full"`` (one :math:`\\Sigma_k` each), ``"tied"
 shared :math:`\\Sigma`), ``"diag"`` (diagonal :math:`\\Sigma_k`), ``"spherical"``
 (:math:`\\sigma_k^2 I`), as in :class:`sklearn.mixture.GaussianMixture`.
 
-Also: the MAP M-step under a conjugate prior (:class:`GMMPrior`), k-means++ / random /
-short-run-EM starts, Lloyd's k-means (hard EM), BIC and ICL, and
-:class:`TwoGaussiansSharedVariance`, a fast path for notebook 03's model.
+Also: the MAP M-step under a conjugate prior for every covariance type (:class:`GMMPrior`,
+Fraley & Raftery 2007, with their data-scaled default :meth:`GMMPrior.default`), k-means++ /
+random / short-run-EM starts, Lloyd's k-means (hard EM), BIC and two ICLs,
+:class:`TwoGaussiansSharedVariance`, a fast path for notebook 03's model, and
+:func:`shared_variance_lr`, the likelihood-ratio statistic of notebook 07's bootstrap. A
+uniform noise component for outliers is :class:`em_helpers.models.gmm_noise.NoiseGMM`.
 """
 
 from __future__ import annotations
