@@ -12,7 +12,7 @@ machine is shared, so CPU time is the figure that carries over to a quiet machin
 average is recorded at the start and at the end of each notebook.
 
     python bench/bench_sweep.py [notebooks/03_gaussian_mixture.ipynb ...]
-        [--positions 300] [--seed 22] [--slowest 5] [--jobs 1] [--readme]
+        [--positions 300] [--seed 22] [--slowest 3] [--jobs 2] [--readme]
 
 Prints, and with ``--readme`` writes into bench/README.md (between the ``sweep`` markers),
 per explorer: positions drawn, CPU p50 / p99 / max ms, wall p50 / p99 / max ms, and the
@@ -111,7 +111,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--positions", type=int, default=300, help="random positions")
     parser.add_argument("--seed", type=int, default=22)
     parser.add_argument("--slowest", type=int, default=3, help="slowest positions listed")
-    parser.add_argument("--jobs", type=int, default=1, help="notebooks at once")
+    parser.add_argument("--jobs", type=int, default=2, help="notebooks at once (kernels)")
     parser.add_argument("--readme", action="store_true")
     args = parser.parse_args(argv)
     paths = [p.resolve() for p in args.notebooks] or sorted(
