@@ -204,12 +204,15 @@ def run_em(
               \\frac{\\Delta_j^{(t)}}{\\Delta_j^{(t-1)}},
               \\frac{\\Delta_j^{(t-1)}}{\\Delta_j^{(t-2)}}\\Big),
 
-    where a ratio :math:`a/b` counts only if round-off cannot blur it, :math:`|a - b| > 32\\eta`
-    and :math:`b > 32\\eta` (:math:`\\eta` the rounding unit of a step: :math:`\\epsilon` for
-    :math:`n`, :math:`\\epsilon w_j` for :math:`\\Delta_j`; then :math:`1 - a/b` is known to
-    some 6%); otherwise the last ratio that counted, :math:`\\lambda'`, stands in as
-    :math:`(1+\\lambda')/2` (it was measured farther from the fixed point), or
-    :math:`\\infty` if there is none: the rate is unknown. The run has converged at
+    where a ratio :math:`a/b` counts only if round-off cannot blur it: overall,
+    :math:`|a - b| > 32\\eta` and :math:`b > 32\\eta` with :math:`\\eta = \\epsilon` (then
+    :math:`1 - a/b` is known to some 6%; a ratio above 1 means growing steps); per
+    component, :math:`a + 32\\eta < b` with :math:`\\eta = \\epsilon w_j` (a component
+    whose step grows while the whole converges is crossing zero or at round-off, which
+    says nothing about its rate). A ratio that does not count is replaced by
+    :math:`(1+\\lambda')/2`, :math:`\\lambda'` the largest that counted among the last
+    ones, else the last that counted (it was measured farther from the fixed point), or by
+    :math:`\\infty` if none ever did: the rate is unknown. The run has converged at
     iteration :math:`t` when for every :math:`j`
 
     .. math:: e_j = \\Delta_j \\max\\!\\Big(1, \\frac{\\hat\\lambda_j}{1-\\hat\\lambda_j}\\Big)

@@ -40,18 +40,19 @@ __all__ = [
 #: Default relative size of a log-likelihood decrease that is still taken as round-off.
 ASCENT_RTOL = 1e-10
 #: A step within this many ulps of a component's width is at round-off: EM's rate cannot be
-#: measured there (successive steps are mostly rounding error), so the component counts as
-#: converged (the message says so).
+#: measured there (successive steps are mostly rounding error), so a component whose rate
+#: is unknown counts as converged there (the message says so).
 ROUNDOFF_ULPS = 256
-#: At round-off, a rate-based estimate above this fraction of tol is called round-off too.
+#: When every moving component is at round-off, a rate-based estimate above this fraction
+#: of tol rests on noisy ratios: the message calls the stop round-off too.
 ROUNDOFF_MARGIN = 1e-2
 #: Smallest increment of 1/(1 - rate) per step taken as a sublinear trend (1/(1 + a) for
 #: steps shrinking like t^-(a+1)); a smaller trend changes the error estimate by < 5%.
 SUBLINEAR_MIN = 0.05
-#: A step ratio a/b counts as measured when |a - b| and b exceed this many rounding units
+#: A step ratio a/b counts as measured when b - a (and b) exceed this many rounding units
 #: of a step (then 1 - a/b is known to about 6%); see StoppingRule._observe_ratios.
 RATIO_ULPS = 32
-#: Relative rounding unit used for the uncertainty of a measured step ratio.
+#: The rounding unit of a step relative to its width, for the ratio test.
 EPS = float(np.finfo(float).eps)
 
 
@@ -420,9 +421,10 @@ class StoppingRule:
         self._comp: deque[np.ndarray] = deque(maxlen=memory)  # rho_j, inf where unknown
         self._trend: deque[float] = deque(maxlen=3)  # 1/(1 - rho_t), consecutive steps only
         self._back: np.ndarray | None = None  # theta^(t-2) for the 2-cycle test
-        self._known_glob = np.inf  # the last measured ratios (see _observe_ratios)
-        self._known_comp: np.ndarray | None = None
-        self._meas_comp: deque[np.ndarray] = deque(maxlen=memory)  # NaN: not measured
+        # the last `memory` measured ratios (see _observe_ratios); per component a
+        # (memory, d) array, NaN where fewer were measured
+        self._hist_glob: deque[float] = deque(maxlen=memory)
+        self._hist_comp: np.ndarray | None = None
         self.rate = float("nan")
         self.rates: np.ndarray | None = None
         self.error: np.ndarray | None = None
@@ -447,8 +449,8 @@ class StoppingRule:
         # progress is lost in round-off
         back, self._back = self._back, old
         if self._glob:
-            used = max(u for _, u in self._glob)  # the last measured where round-off hides one
-            self.rate = used if np.isfinite(used) else max(raw for raw, _ in self._glob)
+            used = max(u for _, u in self._glob)  # stand-ins where round-off hides a ratio
+            self.rate = self._reported_rate()
             lam = np.maximum(self._comp[0], used)
             for comp in list(self._comp)[1:]:
                 np.maximum(lam, comp, out=lam)
@@ -502,46 +504,60 @@ class StoppingRule:
     ) -> None:
         """Record the ratios of this step to the previous one, overall and per component.
 
-        A ratio :math:`a/b` is *measured* when :math:`|a - b| > 32\\eta` and
-        :math:`b > 32\\eta` for the rounding unit :math:`\\eta` of a step
-        (:math:`\\epsilon` for the scaled lengths, :math:`\\epsilon w_j` for component
-        :math:`j`): each of :math:`a, b` may be off by about :math:`\\eta`, so
-        :math:`1 - a/b` is then known to within some 6%, and so is
-        :math:`\\lambda/(1-\\lambda)`. Two zero steps give 0. An unmeasured ratio (steps
+        The overall ratio :math:`a/b` is *measured* when :math:`|a - b| > 32\\eta` and
+        :math:`b > 32\\eta` for the rounding unit :math:`\\eta = \\epsilon` of a scaled
+        step (each of :math:`a, b` may be off by about :math:`\\eta`, so :math:`1 - a/b`
+        is then known to some 6%, and so is :math:`\\lambda/(1-\\lambda)`); a measured
+        ratio :math:`\\ge 1` (steps growing) makes the rate :math:`\\ge 1`. A component's
+        ratio is measured when it shrinks by more than that, :math:`a + 32\\eta < b` with
+        :math:`\\eta = \\epsilon w_j`: a component whose step grows while the iterate as a
+        whole converges is crossing zero (a mixture of modes changing sign) or at round-off,
+        which says nothing about its rate. Two zero steps give 0. An unmeasured ratio (steps
         drowned in round-off, or a floating-point 2-cycle at the fixed point) is replaced by
-        :math:`(1+\\lambda')/2`, where :math:`\\lambda'` is the largest measured ratio of
-        the same component among the last ``memory`` observations, or else the last one
-        measured (inf if there is none yet), taken halfway to 1 because it was measured
-        farther from the fixed point: the rate of a step lost in round-off is about the rate
-        it had while it could still be seen."""
+        :math:`(1+\\lambda')/2`, where :math:`\\lambda'` is the largest of the last
+        ``memory`` measured ratios of the same component (inf if there is none yet), taken
+        halfway to 1 because they were measured farther from the fixed point: the rate of a
+        step lost in round-off is about the rate it had while it could still be seen. (For
+        SQUAREM the measured ratios of successive cycles alternate between the slow and
+        the fast modes, so the largest of several is needed.)"""
         noise = RATIO_ULPS * EPS
         if norm == 0:
             rho = used = 0.0
         elif prev_norm > noise and abs(norm - prev_norm) > noise:
             rho = used = norm / prev_norm
-            self._known_glob = used
+            self._hist_glob.append(used)
         else:
             rho = norm / prev_norm if prev_norm > 0 else np.inf
-            recent = [u for raw, u in self._glob if u == raw]  # measured in the window
-            used = float(_stale(np.asarray(max(recent) if recent else self._known_glob)))
+            used = float(_stale(np.asarray(max(self._hist_glob, default=np.inf))))
         self._glob.append((rho, used))
         self._trend.append(1.0 / (1.0 - used) if used < 1 else np.inf)
         rho_j = _quotient(step, prev_step)
         noise_j = RATIO_ULPS * EPS * width
-        unknown = ((np.abs(step - prev_step) <= noise_j) | (prev_step <= noise_j)) & (step > 0)
-        measured = np.where(unknown, np.nan, rho_j)
-        if self._known_comp is None:
-            self._known_comp = np.full(step.size, np.inf)
+        # a component's ratio counts when it shrinks by more than round-off: a step that
+        # grows (a sign change of a mixture of modes, or noise) says nothing about its rate,
+        # growth of the whole iterate is caught by the overall ratio above
+        unknown = (step + noise_j >= prev_step) & (step > 0)
+        hist = self._hist_comp
+        if hist is None:
+            hist = self._hist_comp = np.full((self._glob.maxlen, step.size), np.nan)
         if unknown.any():
-            # the largest measured in the window, else the last measured ever
-            recent = np.fmax.reduce([*self._meas_comp, measured])
-            fallback = np.where(np.isnan(recent), self._known_comp, recent)
+            fallback = np.fmax.reduce(hist)  # the largest of the last measured; NaN: none
+            fallback[np.isnan(fallback)] = np.inf
             rho_j[unknown] = _stale(fallback[unknown])
-            self._known_comp[~unknown] = rho_j[~unknown]
-        else:
-            self._known_comp = rho_j.copy()
-        self._meas_comp.append(measured)
+        counted = ~unknown
+        hist[1:, counted] = hist[:-1, counted]  # shift in the new measured ratios
+        hist[0, counted] = rho_j[counted]
         self._comp.append(rho_j)
+
+    def _reported_rate(self) -> float:
+        """``rate``: the largest ratio of the window that counted, else the largest of the
+        last measured ones, else the largest raw ratio (all blurred by round-off)."""
+        counted = [raw for raw, used in self._glob if raw == used]
+        if counted:
+            return max(counted)
+        if self._hist_glob:
+            return max(self._hist_glob)
+        return max(raw for raw, _ in self._glob)
 
     def _sublinear_factor(self) -> float:
         """:math:`1/(1-\\hat\\kappa)` when the last two increments of
