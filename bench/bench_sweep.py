@@ -66,19 +66,20 @@ def sweep_explorers(n_random, seed, n_slowest):  # runs inside the notebook's ke
         report[name] = {
             "positions": len(recs),
             "ends": len(positions) - n_random,
-            "cpu_ms": {q: float(np.percentile(cpu, p)) for q, p in
-                       (("p50", 50), ("p99", 99), ("max", 100))},
-            "wall_ms": {q: float(np.percentile(wall, p)) for q, p in
-                        (("p50", 50), ("p99", 99), ("max", 100))},
+            "cpu_ms": {
+                q: float(np.percentile(cpu, p)) for q, p in (("p50", 50), ("p99", 99), ("max", 100))
+            },
+            "wall_ms": {
+                q: float(np.percentile(wall, p))
+                for q, p in (("p50", 50), ("p99", 99), ("max", 100))
+            },
             "over_250_ms": int((cpu > 250).sum()),
             "slowest": [
                 {
                     "cpu_ms": float(cpu[i]),
                     "wall_ms": float(wall[i]),
-                    "update_ms": None if recs[i]["update_s"] is None
-                    else 1e3 * recs[i]["update_s"],
-                    "render_ms": None if recs[i]["render_s"] is None
-                    else 1e3 * recs[i]["render_s"],
+                    "update_ms": None if recs[i]["update_s"] is None else 1e3 * recs[i]["update_s"],
+                    "render_ms": None if recs[i]["render_s"] is None else 1e3 * recs[i]["render_s"],
                     "values": {k: plain(v) for k, v in recs[i]["values"].items()},
                     "message": recs[i]["message"],
                 }
