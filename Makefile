@@ -74,13 +74,14 @@ browser-deps:
 test-browser: $(STAMP) browser-deps site
 	$(BIN)/python -m pytest -p no:cacheprovider browser_tests
 
-# The course's app mode: one notebook as a Voila page (code hidden, widgets live).
-#   make app NB=notebooks/03_gaussian_mixture.ipynb [VOILA_ARGS="--port=8867"]
-NB ?= notebooks/03_gaussian_mixture.ipynb
+# The course's app mode: each notebook's explorer as a small Voila app (the explorer first,
+# its explanation above it, kernels preheated), and an index page of them all at
+# http://localhost:8866 (tools/course_app.py builds the apps into build/app on every run).
+#   make app [NB=notebooks/03_gaussian_mixture.ipynb] [VOILA_ARGS="--port=8867"]
+NB ?=
 VOILA_ARGS ?=
 app: $(STAMP)
-	MPLBACKEND=module://matplotlib_inline.backend_inline \
-	  $(BIN)/voila $(NB) $(VOILA_ARGS)
+	$(BIN)/python -m tools.course_app $(if $(NB),--open $(NB)) -- $(VOILA_ARGS)
 
 # The course as a static web site in build/html: Jupyter Book 1 from the committed, executed
 # notebooks (never re-executed), warnings as errors, MathJax and the ipywidgets HTML manager
@@ -98,7 +99,7 @@ figures: $(STAMP)
 	$(BIN)/python -m tools.make_figures
 
 # Navigation cells (index, previous, next) in every notebook, and the course table in
-# README.md and docs/intro.md; markdown cells only, nothing is re-executed.
+# README.md and notebooks/README.md; markdown cells only, nothing is re-executed.
 nav: $(STAMP)
 	$(BIN)/python -m tools.course_nav
 

@@ -88,7 +88,7 @@ def pytest_runtest_makereport(item, call):
             notes.append(f"no screenshot: {exc!r}")
     console = item.funcargs.get("console") or []
     (folder / "console.log").write_text("\n".join(console) + "\n")
-    for name in ("lab", "voila"):
+    for name in ("lab", "voila", "app"):
         server = item.funcargs.get(name)
         if server is not None:
             (folder / "server.log").write_text(server.log_tail(400) + "\n")

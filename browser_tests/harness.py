@@ -101,7 +101,9 @@ class Server:
                 self.api("DELETE", f"/api/sessions/{session['id']}")
 
     def stop(self) -> None:
-        """Kill the server's whole process group (kernels included); remove its files."""
+        """Kill the server's whole process group, and the kernels it started in sessions of
+        their own (by their ids, found before the server goes); remove its files."""
+        kernels = descendants(self.proc.pid) if self.proc.poll() is None else []
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGTERM)
@@ -111,6 +113,9 @@ class Server:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
+        for pid in kernels:  # a server shuts its kernels down; any left are ended here
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
@@ -123,10 +128,11 @@ class Server:
 
 
 def _spawn(argv: list[str], tmp: tempfile.TemporaryDirectory, port: int, token: str,
-           ready_path: str | None, root: Path, timeout: float) -> Server:
+           ready_path: str | None, root: Path, timeout: float,
+           base_env: dict[str, str] | None = None) -> Server:
     log = Path(tmp.name) / "server.log"
     env = {
-        **os.environ,
+        **(os.environ if base_env is None else base_env),
         "JUPYTER_CONFIG_DIR": str(Path(tmp.name) / "config"),
         "JUPYTER_RUNTIME_DIR": str(Path(tmp.name) / "runtime"),
         "IPYTHONDIR": str(Path(tmp.name) / "ipython"),
@@ -184,6 +190,76 @@ def start_lab(timeout: float = 60) -> Server:
 def start_voila(notebook: Path, timeout: float = 60) -> Server:
     """Voila serving one notebook (from a temporary copy of the course)."""
     return _retry(lambda: _start_voila(notebook, timeout))
+
+
+def start_app(timeout: float = 60, extra: list[str] | None = None) -> Server:
+    """``make app``'s Voila (the course's explorer apps, :mod:`tools.course_app`), built into
+    a temporary folder; its kernels are preheated (see :func:`wait_idle`)."""
+    return _retry(lambda: _start_app(timeout, extra or []))
+
+
+def _start_app(timeout: float, extra: list[str]) -> Server:
+    from tools import course_app
+
+    tmp = tempfile.TemporaryDirectory(prefix="emh-app-")
+    out = course_app.build(Path(tmp.name) / "app")
+    port, token = free_port(), secrets.token_hex(16)
+    argv = course_app.voila_argv(out, [
+        "--no-browser", "--Voila.ip=127.0.0.1", f"--port={port}", "--Voila.port_retries=0",
+        f"--token={token}", *extra,
+    ], voila=str(BIN / "voila"))
+    env = course_app.voila_env(out)
+    return _spawn(argv, tmp, port, token, None, out, timeout, env)
+
+
+def _proc_stats() -> dict[int, list[str]]:
+    """``/proc/<pid>/stat`` fields after the command name, for every process (Linux)."""
+    stats = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            stats[int(stat.parent.name)] = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, ValueError):
+            continue
+    return stats
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process started by ``pid``, its children's children included (Linux /proc).
+
+    Jupyter starts each kernel in a session of its own, outside the server's process group.
+    """
+    stats = _proc_stats()
+    children: dict[int, list[int]] = {}
+    for p, fields in stats.items():
+        children.setdefault(int(fields[1]), []).append(p)  # field 4 of stat: the parent
+    found, todo = [], list(children.get(pid, []))
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo.extend(children.get(p, []))
+    return found
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds used so far by ``pid`` and its descendants (the kernels of a server)."""
+    stats, tick = _proc_stats(), os.sysconf("SC_CLK_TCK")
+    return sum((int(stats[p][11]) + int(stats[p][12])) / tick  # utime + stime
+               for p in [pid, *descendants(pid)] if p in stats)
+
+
+def wait_idle(server: Server, quiet: float = 0.25, every: float = 2.0,
+              timeout: float = 240) -> float:
+    """Wait until the server and its kernels use under ``quiet`` of a core over ``every``
+    seconds, e.g. until preheated kernels have run their notebooks; the seconds waited."""
+    start = time.monotonic()
+    last = tree_cpu(server.proc.pid)
+    while time.monotonic() - start < timeout:
+        time.sleep(every)
+        now = tree_cpu(server.proc.pid)
+        if now - last < quiet * every:
+            return time.monotonic() - start
+        last = now
+    raise TimeoutError(f"the server stayed busy for {timeout} s:\n{server.log_tail()}")
 
 
 def _start_lab(timeout: float) -> Server:
