@@ -182,6 +182,18 @@ def test_frame_renderer_skips_static_redraw_and_matches_full_render():
     ax.set_xlim(0, 3)  # a limit changed: the static layer is redrawn
     frames.png()
     assert frames.full_draws == 2
+    ax.set_xlim(0, 2)  # back: that static layer was kept
+    line.set_data([0, 1], [0, 1])
+    title.set_text("first")
+    back = _pixels(frames.png())
+    assert frames.full_draws == 2
+    first = _pixels(emh.render_png(figure(([0, 1], [0, 1]), "first")[0]))
+    assert np.any(back != first, axis=-1).mean() < 1e-3
+    frames.cache = 2  # keep two: 0..4 is new, 0..2 kept, 0..3 (least recently used) out
+    for hi, full_draws in ((4, 3), (2, 3), (3, 4)):
+        ax.set_xlim(0, hi)
+        frames.png()
+        assert frames.full_draws == full_draws, hi
 
 
 def test_autoscale_keeps_limits_while_the_data_fit():

@@ -26,6 +26,7 @@ import time
 import warnings
 import weakref
 import zlib
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -82,9 +83,11 @@ class FrameRenderer:
     axes frames, ticks, tick labels, axis labels and ``set_title`` titles are static (a
     title that changes with the slider is better an :func:`~em_helpers.axes_title`, which
     costs no static redraw). With round-number axis limits (see :meth:`Explorer.redraw`)
-    small slider moves rarely change a limit, and most frames skip the static draw.
-    The pixels are those of a full redraw except that dynamic artists are drawn above
-    the static ones.
+    small slider moves rarely change a limit, and most frames skip the static draw. The
+    static parts of the last ``cache`` keys are kept (least recently used first out): a
+    slider moved there and back, or between a few positions whose axes differ, finds its
+    frame drawn already. The pixels are those of a full redraw except that dynamic artists
+    are drawn above the static ones.
 
     With ``min_text_px``, no text is drawn smaller than that many pixels: smaller fonts
     (tick labels, legends, "small" titles) are enlarged to it, at the figure's dpi when the
@@ -92,12 +95,14 @@ class FrameRenderer:
     frame).
     """
 
-    def __init__(self, fig: Figure, min_text_px: float | None = None):
+    def __init__(self, fig: Figure, min_text_px: float | None = None, cache: int = 8):
         self.fig = fig
         self.canvas = _agg_canvas(fig)
         self.min_text_px = min_text_px
+        self.cache = cache
         self._key = None
         self._background = None
+        self._backgrounds: OrderedDict[tuple, Any] = OrderedDict()  # static key -> pixels
         self._floored: weakref.WeakSet = weakref.WeakSet()  # axes whose ticks are floored
         self._floor_key: tuple | None = None  # (size, axes count) of the last static floor
         self.full_draws = 0
@@ -124,6 +129,7 @@ class FrameRenderer:
                 ax.get_title("left"),
                 ax.get_title(),
                 ax.get_title("right"),
+                len(ax.artists),
             )
             for ax in self.fig.axes
         ) + (tuple(self.fig.get_size_inches()), self.fig.dpi)
@@ -162,9 +168,13 @@ class FrameRenderer:
             for legend in (a for a in dynamic if isinstance(a, Legend)):
                 texts += [*legend.get_texts(), legend.get_title()]
             _floor_texts(texts, size)
+        if key != self._key and key in self._backgrounds:
+            self._background, self._key = self._backgrounds[key], key  # drawn before
+            self._backgrounds.move_to_end(key)
         if key != self._key or self._background is None:
-            if size is not None:
+            if size is not None and self._floor_key != (size, len(self.fig.axes)):
                 self._floor_static(size)
+                self._backgrounds.clear()  # drawn with the smaller fonts
             for artist in dynamic:
                 artist.set_animated(True)  # left out of canvas.draw(), drawn below
             try:
@@ -174,6 +184,9 @@ class FrameRenderer:
                     artist.set_animated(False)  # ordinary artists again for savefig
             self._background = self.canvas.copy_from_bbox(self.fig.bbox)
             self._key = key
+            self._backgrounds[key] = self._background
+            while len(self._backgrounds) > max(1, self.cache):
+                self._backgrounds.popitem(last=False)
             self.full_draws += 1
         else:
             self.canvas.restore_region(self._background)
