@@ -7,12 +7,17 @@
     :func:`observed_information`, ``louis`` :func:`louis_information`.
 ``models/`` — the models the course runs, one module per family, imported by path:
     ``examples`` (the source essay's four worked examples, notebooks 01–05),
-    ``poisson_mixture`` (Hasselblad's deaths, 06), ``gmm`` (K-component Gaussian mixtures, 07),
-    ``normal_mixture`` (two normals in exponential-family form, 08).
+    ``poisson_mixture`` (Hasselblad's deaths, 06), ``gmm`` (K-component Gaussian mixtures,
+    MAP-EM, 07) and ``gmm_noise`` (with a uniform noise component, 07), ``normal_mixture``
+    (two normals in exponential-family form, 08), ``hmm`` (Poisson hidden Markov models,
+    Baum–Welch, 09), ``mvn_missing`` (the normal and normal mixtures with values missing in
+    any pattern, 10), ``student_t`` (the t distribution by EM, ECM, ECME and PX-EM, 11).
 ``display/`` — what a reader sees: ``plots`` (:func:`plot_convergence`, extra
     ``em_helpers[plots]``) and ``widgets`` (:func:`explore`, extra ``em_helpers[widgets]``).
 ``streaming/`` — EM at scale over additive statistics: ``blocks`` (pytrees,
-    :class:`~em_helpers.streaming.SeededBlocks`), ``chunked``, ``on_dask``, ``online``.
+    :class:`~em_helpers.streaming.SeededBlocks`), ``disk`` (blocks read from a ``.npy``
+    file), ``chunked``, ``on_dask``, ``online`` and ``incremental`` — one protocol,
+    ``suff_stats(theta, chunk)`` / ``m_step(stats)``, for every model that has one.
 
 ``import em_helpers`` loads only the core (numpy and scipy). The plotting and widget names are
 resolved on first use (a module ``__getattr__``, PEP 562), so a library user who never plots
