@@ -1,18 +1,20 @@
 """Kernel time of every explorer update at many positions a reader can reach (issue 22).
 
-Each notebook is executed top to bottom in a fresh kernel (:func:`benchlib.run_in_notebook`);
-then, in that kernel, every ``em_helpers.Explorer`` the notebook made
-(:func:`em_helpers.display.widgets.find_explorers`) draws every control at each end of its
-range (:meth:`~em_helpers.Explorer.end_positions`) and ``--positions`` seeded random
-combinations of all its controls (:meth:`~em_helpers.Explorer.random_positions`: half of
-the draws of each control are one of its ends, where things are slowest), timed by
-:meth:`~em_helpers.Explorer.timed_draws`: ``update`` (the EM run and the artists) and the
+Each notebook's explorer cells and the cells they need (found as the course's app mode
+finds them, :func:`tools.course_app.needed_cells`; ``--all-cells``: the whole notebook) are
+executed in a fresh kernel (:func:`benchlib.run_in_notebook`); then, in that kernel, every
+``em_helpers.Explorer`` the notebook made (:func:`em_helpers.display.widgets.find_explorers`)
+draws every control at each end of its range (:meth:`~em_helpers.Explorer.end_positions`)
+and ``--positions`` seeded random combinations of all its controls
+(:meth:`~em_helpers.Explorer.random_positions`: half of the draws of each control are one
+of its ends, where things are slowest), timed by :meth:`~em_helpers.Explorer.timed_draws`:
+``update`` (the EM run and the artists) and the
 render (Agg draw + PNG encode), both wall clock and CPU (``time.process_time``). The
 machine is shared, so CPU time is the figure that carries over to a quiet machine; the load
 average is recorded at the start and at the end of each notebook.
 
     python bench/bench_sweep.py [notebooks/03_gaussian_mixture.ipynb ...]
-        [--positions 300] [--seed 22] [--slowest 3] [--jobs 2] [--readme]
+        [--positions 300] [--seed 22] [--slowest 3] [--jobs 2] [--all-cells] [--readme]
 
 Prints, and with ``--readme`` writes into bench/README.md (between the ``sweep`` markers),
 per explorer: positions drawn, CPU p50 / p99 / max ms, wall p50 / p99 / max ms, and the
@@ -113,6 +115,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=22)
     parser.add_argument("--slowest", type=int, default=3, help="slowest positions listed")
     parser.add_argument("--jobs", type=int, default=2, help="notebooks at once (kernels)")
+    parser.add_argument(
+        "--all-cells", action="store_true", help="execute whole notebooks (default: the cells "
+        "the explorers need, as the app mode does)"
+    )  # fmt: skip
     parser.add_argument("--readme", action="store_true")
     args = parser.parse_args(argv)
     paths = [p.resolve() for p in args.notebooks] or sorted(
@@ -121,8 +127,12 @@ def main(argv: list[str]) -> int:
     os.environ["OPENBLAS_NUM_THREADS"] = "1"  # inherited by the kernels
     t0, loads = time.perf_counter(), [os.getloadavg()]
 
+    cells = "all" if args.all_cells else "needed"
+
     def one(path: Path) -> tuple[str, dict]:
-        r = run_in_notebook(path, sweep_explorers, args.positions, args.seed, args.slowest)
+        r = run_in_notebook(
+            path, sweep_explorers, args.positions, args.seed, args.slowest, cells=cells
+        )
         print(f"{path.stem}: notebook {r['_notebook_s']:.0f} s, load {r['load']}", flush=True)
         return path.stem, r
 
@@ -165,7 +175,14 @@ def main(argv: list[str]) -> int:
         "",
         f"Machine: {os.cpu_count()} cores, {cpu_model()}; load average {load_text} at the "
         f"start, {loads[1][0]:.1f} at the end; {stamp}; "
-        f"{minutes:.1f} min in all (`--jobs {args.jobs}`). Per explorer: every control at each "
+        f"{minutes:.1f} min in all (`--jobs {args.jobs}`; "
+        + (
+            "whole notebooks executed"
+            if args.all_cells
+            else "each notebook's explorer cells "
+            "and the cells they need executed, as `make app` serves them"
+        )
+        + "). Per explorer: every control at each "
         f"end of its range, then {args.positions} seeded random positions of all controls "
         f"(seed {args.seed}); one update = `update` (EM + artists) + the render (Agg + PNG), "
         "CPU time (`time.process_time`, honest under load) and wall time. ✗ = target "

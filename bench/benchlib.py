@@ -12,6 +12,7 @@ import inspect
 import json
 import os
 import platform
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,9 @@ from pathlib import Path
 __all__ = ["README", "cpu_model", "load_average", "run_in_notebook", "write_section"]
 
 README = Path(__file__).with_name("README.md")
+ROOT = README.parents[1]
+if str(ROOT) not in sys.path:  # tools.course_app, for run_in_notebook(cells="needed")
+    sys.path.insert(0, str(ROOT))
 
 
 def cpu_model() -> str:
@@ -52,20 +56,33 @@ def write_section(name: str, body: str, readme: Path = README) -> Path:
     return readme
 
 
-def run_in_notebook(path: Path, func: Callable, *args: object, timeout: int = 600) -> dict:
+def run_in_notebook(
+    path: Path, func: Callable, *args: object, timeout: int = 600, cells: str = "all"
+) -> dict:
     """Execute the notebook at ``path`` in a fresh kernel, then ``func(*args)`` in it.
 
     ``func`` is sent as its source (so it must import what it uses and may read the
     notebook's globals, e.g. with :func:`em_helpers.display.widgets.find_explorers`) and
     must print ``"BENCH"`` followed by a JSON object, which is returned with the seconds
     the notebook's own cells took added as ``"_notebook_s"``. The kernel runs in the
-    notebook's directory, as in JupyterLab.
+    notebook's directory, as in JupyterLab. ``cells="needed"`` executes only the explorer
+    cells and the cells they need, as the course's app mode serves them
+    (:func:`tools.course_app.needed_cells`); ``"all"`` the whole notebook.
     """
     import nbformat
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
     n_cells = len(nb.cells)
+    if cells == "needed":
+        from tools.course_app import explorer_cells, needed_cells
+
+        targets = explorer_cells(nb)
+        run = sorted({*needed_cells(nb, targets), *targets})
+    elif cells == "all":
+        run = range(n_cells)
+    else:
+        raise ValueError(f"cells must be 'all' or 'needed', got {cells!r}")
     call = f"{inspect.getsource(func)}\n{func.__name__}(*{args!r})\n"
     nb.cells.append(nbformat.v4.new_code_cell(call))
     client = NotebookClient(
@@ -74,8 +91,8 @@ def run_in_notebook(path: Path, func: Callable, *args: object, timeout: int = 60
     )  # fmt: skip
     t0 = time.perf_counter()
     with client.setup_kernel():
-        for index, cell in enumerate(nb.cells[:n_cells]):
-            client.execute_cell(cell, index)
+        for index in run:
+            client.execute_cell(nb.cells[index], index)
         t1 = time.perf_counter()
         client.execute_cell(nb.cells[-1], n_cells)
     text = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
