@@ -210,10 +210,10 @@ def run_em(
     component, :math:`a + 32\\eta < b` with :math:`\\eta = \\epsilon w_j` (a component
     whose step grows while the whole converges is crossing zero or at round-off, which
     says nothing about its rate). A ratio that does not count is replaced by
-    :math:`(1+\\lambda')/2`, :math:`\\lambda'` the largest that counted among the last
-    ones, else the last that counted (it was measured farther from the fixed point), or by
-    :math:`\\infty` if none ever did: the rate is unknown. The run has converged at
-    iteration :math:`t` when for every :math:`j`
+    :math:`(1+\\lambda')/2`, :math:`\\lambda'` the largest of the last two (SQUAREM:
+    three) that counted, however long ago (they were measured farther from the fixed
+    point), or by :math:`\\infty` if none ever did: the rate is unknown. The run has
+    converged at iteration :math:`t` when for every :math:`j`
 
     .. math:: e_j = \\Delta_j \\max\\!\\Big(1, \\frac{\\hat\\lambda_j}{1-\\hat\\lambda_j}\\Big)
               \\le \\mathrm{tol}\\; w_j
