@@ -420,6 +420,33 @@ def run_all(page, timeout: float = 180) -> dict:
     return page.evaluate("() => window.jupyterapp.shell.currentWidget.content.model.toJSON()")
 
 
+def run_cells(page, indices: list[int], timeout: float = 180) -> dict:
+    """Run the notebook's cells at ``indices`` in order (JupyterLab's run-cell command), then
+    wait for an idle kernel; returns the notebook as nbformat JSON, outputs included."""
+    page.evaluate(
+        """async (indices) => {
+          const app = window.jupyterapp, nb = app.shell.currentWidget.content;
+          for (const i of indices) {
+            nb.activeCellIndex = i;
+            await app.commands.execute('notebook:run-cell');
+          }
+        }""",
+        indices,
+    )
+    page.wait_for_function(
+        """(indices) => {
+          const w = window.jupyterapp.shell.currentWidget;
+          const k = w.sessionContext.session.kernel;
+          if (!k || k.status !== 'idle') return false;
+          return indices.every((i) => w.content.widgets[i].model.executionState !== 'running');
+        }""",
+        arg=indices,
+        timeout=timeout * 1000,
+        polling=200,
+    )
+    return page.evaluate("() => window.jupyterapp.shell.currentWidget.content.model.toJSON()")
+
+
 def kernel_idle(page, timeout: float = 30) -> None:
     """Wait until the notebook's kernel is idle (JupyterLab only)."""
     page.wait_for_function(

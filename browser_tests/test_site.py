@@ -119,6 +119,15 @@ def _step(path: str, what: str):
         pytest.fail(f"{path}: {what} took over {TIMEOUT_MS / 1000:.0f} s: {err}")
 
 
+_STATUS: dict[str, int] = {}  # a link's HTTP status, checked once for all pages
+
+
+def _status(page, url: str) -> int:
+    if url not in _STATUS:
+        _STATUS[url] = page.request.get(url).status
+    return _STATUS[url]
+
+
 IMAGES = """() => Array.from(document.images).map(img => ({
     src: img.currentSrc || img.src, complete: img.complete,
     width: img.naturalWidth, height: img.naturalHeight}))"""
@@ -149,6 +158,27 @@ RAW_TEX = r"""() => {
         found.push(n.textContent.trim().slice(0, 160));
     }
     return found;
+}"""
+
+#: Display formulas and tables wider than the page column that do not sit in a scroll
+#: container: the part beyond the column's edge is cut off (or runs under the sidebar).
+CUT_OFF = r"""() => {
+    const article = document.querySelector('article');
+    if (!article) return [];
+    const edge = article.getBoundingClientRect().right + 1;
+    const scrolls = (el) => {
+        for (let a = el; a && a !== article; a = a.parentElement) {
+            const o = getComputedStyle(a).overflowX;
+            if ((o === 'auto' || o === 'scroll') && a.getBoundingClientRect().right <= edge)
+                return true;
+        }
+        return false;
+    };
+    return [...article.querySelectorAll('mjx-container[display="true"], table')]
+        .filter(el => el.scrollWidth > el.clientWidth + 1
+                      || el.getBoundingClientRect().right > edge)
+        .filter(el => !scrolls(el))
+        .map(el => el.textContent.trim().slice(0, 60));
 }"""
 
 #: Every saved control on the page: disabled? and is a "This page is static" note above
@@ -215,6 +245,8 @@ def test_page(site, page, console, path):
         assert math["untypeset"] == 0 and math["containers"] >= math["math"], (path, math)
     raw = page.evaluate(RAW_TEX)
     assert not raw, f"{path}: raw TeX in the text a reader sees: {raw[:12]}"
+    cut = page.evaluate(CUT_OFF)
+    assert not cut, f"{path}: formulas or tables cut off at the column's edge: {cut}"
 
     loaded = sorted(urlsplit(u).path for u in sizes)
     assert not [u for u in loaded if "fontawesome" in u and u.endswith(".js")], loaded
@@ -231,7 +263,7 @@ def test_page(site, page, console, path):
         "() => Array.from(document.querySelectorAll('a[href]'), a => a.href)")
     internal = sorted({urldefrag(u).url for u in links if urlsplit(u).hostname in LOOPBACK})
     assert internal, f"{path}: no links"
-    bad = [u for u in internal if page.request.get(u).status != 200]
+    bad = [u for u in internal if _status(page, u) != 200]
     assert not bad, f"{path}: links that do not resolve {bad}"
     generic = [u for u in links if urlsplit(u).hostname in ("mybinder.org", "github.com")
                and urlsplit(u).path.strip("/").count("/") < 1]
