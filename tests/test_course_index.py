@@ -10,6 +10,7 @@ rest check the tools themselves on small notebooks written into a temporary fold
 from __future__ import annotations
 
 import base64
+import copy
 import io
 import json
 import re
@@ -20,7 +21,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from tools import build_site, course_index, course_nav, make_figures
+from tools import build_site, course_app, course_index, course_nav, make_figures
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -353,3 +354,86 @@ def test_every_citation_links_to_the_bibliography():
         "citations without a bibliography entry: add the work to docs/references.bib and "
         "the way it is cited to CITATIONS in tools/build_site.py:\n" + "\n".join(unlinked)
     )
+
+
+# --- the app mode (tools/course_app.py) -----------------------------------------------------
+
+
+def test_cell_names_follow_python_scopes():
+    source = (
+        "%matplotlib inline\n"
+        "import numpy as np\n"
+        "for t in range(3):\n    y = t + x\n"
+        "z = [k * w for k in y]\n"
+        "@dec\ndef f(a, b=B):\n    c = a + g\n    return c + z\n"
+        "x = 1\nq += 1\n"
+    )
+    defined, used = course_app.cell_names(source)
+    assert {"np", "t", "y", "z", "f", "x", "q"} <= defined
+    assert "k" not in defined and "c" not in defined  # a comprehension's, a function's own
+    # read before bound here (x), free in a function or comprehension (g, w), decorators and
+    # defaults (dec, B), augmented (q); not locals (a, c, k) nor builtins (range)
+    assert used == {"x", "g", "w", "dec", "B", "q"}
+
+
+def _app_course(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["description"] = "What the app teaches."
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# 1. First\n\nIntro."),
+        nbformat.v4.new_code_cell(
+            "%matplotlib inline\nimport numpy as np\nimport em_helpers as emh"),
+        nbformat.v4.new_code_cell("DATA = np.arange(3)\nUNUSED = 1"),
+        nbformat.v4.new_code_cell(
+            "# NBVAL_CHECK_OUTPUT\nheavy = expensive_check(DATA)\nprint(heavy)"),
+        nbformat.v4.new_code_cell("def model(t):\n    return DATA * t"),
+        nbformat.v4.new_markdown_cell("Some other section's closing words."),
+        nbformat.v4.new_markdown_cell("## Explore\n\nMove $t$ and watch."),
+        nbformat.v4.new_code_cell(
+            "# NBVAL_IGNORE_OUTPUT\nimport ipywidgets as widgets\n"
+            "def update(t):\n    return model(t)\n"
+            "explorer = emh.explore(update, {'t': widgets.FloatSlider()})\nexplorer"
+        ),
+    ]
+    (tmp_path / "notebooks").mkdir()
+    nbformat.write(nb, tmp_path / "notebooks" / "01_first.ipynb")
+    second = copy.deepcopy(nb)
+    second.cells[0].source = "# 2. Second\n\nIntro."
+    nbformat.write(second, tmp_path / "notebooks" / "02_second.ipynb")
+    return nb
+
+
+def test_an_app_is_the_explorer_its_text_and_the_cells_it_needs(tmp_path):
+    nb = _app_course(tmp_path)
+    assert course_app.explorer_cells(nb) == [7]
+    assert course_app.needed_cells(nb, [7]) == [1, 2, 4]  # not the check that prints
+    entries = course_index.course(tmp_path)
+    app = course_app.app_notebook(nb, entries, 0)
+    sources = [c.source for c in app.cells]
+    assert sources[0] == "[← All explorers](../tree) · Next: [2. Second](02_second.ipynb)"
+    assert sources[1].startswith("# 1. First")
+    hidden = [c for c in app.cells if course_app.APP_TAG in c.metadata.get("tags", [])]
+    assert [c.source.splitlines()[0] for c in hidden] == [
+        "%matplotlib inline", "DATA = np.arange(3)", "def model(t):"]
+    assert sources[-2] == "Move $t$ and watch."  # the Explore text, without its heading
+    assert sources[-1].startswith("import ipywidgets") and "NBVAL" not in "".join(sources)
+    nbformat.validate(app)
+
+
+def test_app_build_and_template_load_nothing_from_another_host(tmp_path):
+    _app_course(tmp_path)
+    out = course_app.build(tmp_path / "app", tmp_path)
+    assert sorted(p.name for p in (out / "apps").iterdir()) == ["01_first.ipynb",
+                                                                 "02_second.ipynb"]
+    folder = out / "share" / "jupyter" / "voila" / "templates" / course_app.TEMPLATE
+    tree = (folder / "tree-lab.html").read_text()
+    assert tree.count('class="card"') == 2 and "://" not in tree
+    assert "voila/render/02_second.ipynb" in tree
+    index = (folder / "index.html.j2").read_text()
+    assert all(f"replace('{link}', '')" in index for link in course_app.FA_LINKS.values())
+    assert "://" not in (folder / "static" / "app.css").read_text()
+    env = course_app.voila_env(out, {"JUPYTER_PATH": "/elsewhere"})
+    assert env["JUPYTER_PATH"].split(":") == [str(out / "share" / "jupyter"), "/elsewhere"]
+    argv = course_app.voila_argv(out, ["--port=1"], voila="voila")
+    assert argv[:3] == ["voila", str(out / "apps"), "--template=course"]
+    assert "--preheat_kernel=True" in argv and argv[-1] == "--port=1"

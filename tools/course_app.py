@@ -61,7 +61,7 @@ APP_TAG = "app-setup"  # cells the explorers need, run but not shown
 TEMPLATE = "course"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 _NBVAL = re.compile(r"^[ \t]*#[ \t]*NBVAL_[A-Z_]+[ \t]*\n?", re.MULTILINE)
-_BUILTINS = set(dir(builtins))
+_BUILTINS = set(dir(builtins)) | {"get_ipython"}  # (IPython provides it in a kernel)
 
 
 # --- which cells an explorer needs ---------------------------------------------------------
