@@ -556,14 +556,30 @@ def test_budgeted_em_stops_plain_em_and_finds_the_limit():
     full = emh.run_em(e, m, [0.0, 0.0], max_iter=100_000, tol=1e-8)
     assert full.converged
     assert abs(60 + run.more - full.n_iter) <= 3, (run.more, full.n_iter)
-    assert run.message == (
-        f"EM stopped after 60 iterations (rate ρ = {run.rate:.4g}, about {run.more:,} "
-        "more needed); the fit shown is SQUAREM's limit"
-    )
     assert abs(run.rate - 0.99) < 1e-9 and run.rate == emh.convergence_rate(run.em)
-    assert run.note == (
-        f"EM stopped after 60 iterations\n(ρ = {run.rate:.4g}, about {run.more:,} more needed)"
+    assert abs(run.limit_rate - 0.99) < 1e-6  # the Jacobian's spectral radius at the limit
+    assert run.message == (
+        f"EM stopped after 60 iterations (rate ρ = {run.limit_rate:.4g} near the limit, "
+        f"about {run.more:,} more needed); the fit shown is SQUAREM's limit"
     )
+    assert run.note == (
+        f"EM stopped after 60 iterations\n(ρ = {run.limit_rate:.4g} near the limit: about "
+        f"{run.more:,} more)"
+    )
+
+
+def test_budgeted_em_counts_with_the_rate_at_the_limit_not_on_the_path():
+    # a scalar map whose rate is 0.9995 far from its fixed point 1 and 0.9 near it
+    def m(t):
+        return 1.0 + (0.9 + 0.0995 * np.tanh(abs(t - 1.0) / 5)) * (t - 1.0)
+
+    run = emh.budgeted_em(lambda t: t, m, 60.0, max_iter=40, tol=1e-8)
+    assert run.em.scalar and not run.converged and abs(run.theta - 1.0) < 1e-7
+    assert run.rate > 0.999 and abs(run.limit_rate - 0.9) < 1e-4
+    assert run.more == int(
+        np.ceil(np.log(1e-8 / abs(run.em.theta - run.theta)) / np.log(run.limit_rate))
+    )
+    assert "ρ = 0.9 near the limit" in run.message
 
 
 def test_budgeted_em_converged_run_is_plain_em():
@@ -602,7 +618,7 @@ def test_budgeted_em_when_squarem_does_not_finish_either():
     assert not run.converged and not run.finish.converged and run.more is None
     np.testing.assert_array_equal(run.theta, run.em.theta)  # EM's last iterate
     assert "SQUAREM did not reach the limit either" in run.message
-    assert run.note.endswith("SQUAREM found no limit)")
+    assert run.note.endswith(f"(ρ = {run.rate:.4g} on its path; no limit found)")
 
 
 def test_panels_measure_a_budgeted_run_against_its_limit():
