@@ -27,25 +27,15 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import time
 import warnings
 
 import numpy as np
-from benchlib import cpu_model, load_average, write_section
+from benchlib import best_of, cpu_model, load_average, write_section
 from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
 import em_helpers as emh
 import em_helpers.models.gmm as g
-
-
-def best_of(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def per_iter(run, n: int, repeat: int) -> float:

@@ -33,7 +33,7 @@ import platform
 import time
 
 import numpy as np
-from benchlib import cpu_model, load_average, write_section
+from benchlib import best_of, cpu_model, load_average, write_section
 from hmmlearn import _hmmc
 from hmmlearn.hmm import PoissonHMM as HmmlearnPoissonHMM
 from threadpoolctl import threadpool_limits
@@ -45,14 +45,6 @@ LAMBDAS = np.array([5.0, 10.0, 20.0, 40.0])
 GAMMA = np.full((M, M), 0.05) + 0.8 * np.eye(M)
 DELTA = np.full(M, 1 / M)
 
-
-def best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def interleaved(fns: dict, repeat: int) -> dict:
@@ -132,10 +124,10 @@ def main() -> None:
         default_l = hmm._block_length(n)
         blocks = {}
         for L in sorted({25, 60, 120, default_l, 500, 1000, 4000}):
-            blocks[L] = best(lambda L=L: hmm._fb_scaled(p, GAMMA, DELTA, block=L), args.repeat)
-        loop = best(lambda: hmm._fb_scaled(p, GAMMA, DELTA, block=n), 1)
+            blocks[L] = best_of(lambda L=L: hmm._fb_scaled(p, GAMMA, DELTA, block=L), args.repeat)
+        loop = best_of(lambda: hmm._fb_scaled(p, GAMMA, DELTA, block=n), 1)
         logb = np.ascontiguousarray(model.log_emissions(LAMBDAS).T)
-        logspace = best(lambda: hmm._fb_log(logb, GAMMA, DELTA), 1)
+        logspace = best_of(lambda: hmm._fb_log(logb, GAMMA, DELTA), 1)
 
     fast = full["hmmlearn scaling"]
     lines = [

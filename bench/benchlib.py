@@ -36,6 +36,16 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
+def best_of(fn: Callable[[], object], repeat: int) -> float:
+    """The fastest of ``repeat`` wall-clock timings of ``fn()``, in seconds."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
 def load_average() -> float:
     """The one-minute load average (NaN where the OS has none): a shared machine's times
     are only as good as this."""

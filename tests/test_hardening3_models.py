@@ -24,25 +24,13 @@ import numpy as np
 import pytest
 
 import em_helpers as emh
+from em_helpers import streaming as st
 from em_helpers.models import gmm
-from em_helpers.models.normal_mixture import (
-    mixture_loglik,
-    mixture_m_step,
-    mixture_sample,
-    mixture_stats,
-)
+from em_helpers.models import normal_mixture as nm
 from em_helpers.models.poisson_mixture import HASSELBLAD, PoissonMixture
-from em_helpers.streaming import (
-    SeededBlocks,
-    chunked_e_step,
-    chunked_em,
-    dask_client,
-    dask_em,
-    online_em,
-)
 
-TRUE = np.array([-2.0, 2.0, 0.35, 1.0, 0.8])
-START = np.array([-1.0, 1.0, 0.5, 1.5, 1.5])
+#: the two-normal model of notebook 08 (test_streaming's truth and start)
+TRUE, START = np.array([-2.0, 2.0, 0.35, 1.0, 0.8]), np.array([-1.0, 1.0, 0.5, 1.5, 1.5])
 
 
 def _blobs(offset=0.0, seed=0):
@@ -89,22 +77,22 @@ def test_gmm_fit_far_from_zero_equals_the_fit_at_zero(off):
 
 @pytest.mark.parametrize("off", [1e7, 1e8])
 def test_two_normal_m_step_far_from_zero(off):
-    x = mixture_sample(np.random.default_rng(5), 3001, TRUE)
-    ref = mixture_m_step(mixture_stats(START, x))
-    far = mixture_m_step(mixture_stats(_shift(START, off), x + off))
+    x = nm.mixture_sample(np.random.default_rng(5), 3001, TRUE)
+    ref = nm.mixture_m_step(nm.mixture_stats(START, x))
+    far = nm.mixture_m_step(nm.mixture_stats(_shift(START, off), x + off))
     # was: sigma 0.810 instead of 0.796 at 1e7, NaN at 1e8
     np.testing.assert_allclose(far[2:], ref[2:], rtol=1e-7)
     np.testing.assert_allclose(far[:2] - off, ref[:2], atol=1e-7)
 
 
 def test_two_normal_statistics_stay_additive_and_carry_the_loglik():
-    x = mixture_sample(np.random.default_rng(1), 2000, TRUE) + 1e8
+    x = nm.mixture_sample(np.random.default_rng(1), 2000, TRUE) + 1e8
     theta = _shift(START, 1e8)
-    whole = mixture_stats(theta, x)
-    parts = chunked_e_step(mixture_stats, theta, np.split(x, [1, 2, 900, 1999]))
+    whole = nm.mixture_stats(theta, x)
+    parts = st.chunked_e_step(nm.mixture_stats, theta, np.split(x, [1, 2, 900, 1999]))
     for name in ("nk", "s1", "s2"):
         np.testing.assert_allclose(getattr(parts, name), getattr(whole, name), rtol=1e-12)
-    assert parts.loglik == pytest.approx(mixture_loglik(theta, x), rel=1e-12)
+    assert parts.loglik == pytest.approx(nm.mixture_loglik(theta, x), rel=1e-12)
 
 
 def test_suff_stats_about_other_centres_are_moved_exactly():
@@ -138,9 +126,9 @@ def test_online_em_runs_a_p_dimensional_mixture_far_from_zero():
         X = _blobs(off, seed=3)[order]
         steps = gmm.GMMSteps(2, 2, "full", reg_covar=0.0)
         start = gmm.init_params(X, 2, seed=1, reg_covar=0.0)
-        mle = chunked_em(steps.suff_stats, steps.m_step, np.array_split(X, 3), start.pack(),
+        mle = st.chunked_em(steps.suff_stats, steps.m_step, np.array_split(X, 3), start.pack(),
                          tol=1e-10)
-        on = online_em(steps.suff_stats, steps.m_step, np.array_split(X, 35), start.pack(),
+        on = st.online_em(steps.suff_stats, steps.m_step, np.array_split(X, 35), start.pack(),
                        burn_in=2, average_from=5)
         a, b = steps.params(mle.theta), steps.params(on.theta_avg)
         assert np.abs(a.means - b.means).max() < 0.5
@@ -149,10 +137,10 @@ def test_online_em_runs_a_p_dimensional_mixture_far_from_zero():
 
 
 def test_online_em_two_normals_far_from_zero():
-    x = mixture_sample(np.random.default_rng(11), 20_000, TRUE)
+    x = nm.mixture_sample(np.random.default_rng(11), 20_000, TRUE)
     batches = np.array_split(x, 200)
-    ref = online_em(mixture_stats, mixture_m_step, batches, START, burn_in=5)
-    far = online_em(mixture_stats, mixture_m_step, [b + 1e8 for b in batches],
+    ref = st.online_em(nm.mixture_stats, nm.mixture_m_step, batches, START, burn_in=5)
+    far = st.online_em(nm.mixture_stats, nm.mixture_m_step, [b + 1e8 for b in batches],
                     _shift(START, 1e8), burn_in=5)
     np.testing.assert_allclose(far.theta[2:], ref.theta[2:], rtol=1e-6)
     np.testing.assert_allclose(far.theta[:2] - 1e8, ref.theta[:2], atol=1e-6)
@@ -298,16 +286,17 @@ def test_round_off_fixed_point_with_fewer_rows_than_features():
 
 
 def test_online_em_warns_when_burn_in_swallows_every_batch():
-    x = mixture_sample(np.random.default_rng(2), 500, TRUE)
+    x = nm.mixture_sample(np.random.default_rng(2), 500, TRUE)
     with pytest.warns(emh.ConvergenceWarning, match="burn_in=5 >= the 5 batches"):
-        res = online_em(mixture_stats, mixture_m_step, np.array_split(x, 5), START, burn_in=5)
+        res = st.online_em(nm.mixture_stats, nm.mixture_m_step, np.array_split(x, 5), START,
+                           burn_in=5)
     np.testing.assert_array_equal(res.theta, START)
     with pytest.warns(emh.ConvergenceWarning, match="no M-step"):
-        online_em(mixture_stats, mixture_m_step, np.array_split(x, 5), START, burn_in=9)
+        st.online_em(nm.mixture_stats, nm.mixture_m_step, np.array_split(x, 5), START, burn_in=9)
 
 
 def test_online_em_survives_an_m_step_that_changes_its_statistics():
-    x = mixture_sample(np.random.default_rng(2), 4000, TRUE)
+    x = nm.mixture_sample(np.random.default_rng(2), 4000, TRUE)
     batches = np.array_split(x, 40)
 
     def greedy(stats):  # divides in place, then reads: a legitimate way to write an M-step
@@ -318,8 +307,8 @@ def test_online_em_survives_an_m_step_that_changes_its_statistics():
         sd = np.sqrt(stats.s2[:, 0] - stats.s1[:, 0] ** 2)
         return np.array([mu[0], mu[1], stats.nk[0], sd[0], sd[1]])
 
-    ref = online_em(mixture_stats, mixture_m_step, batches, START, burn_in=2)
-    res = online_em(mixture_stats, greedy, batches, START, burn_in=2)  # was: "not invariant"
+    ref = st.online_em(nm.mixture_stats, nm.mixture_m_step, batches, START, burn_in=2)
+    res = st.online_em(nm.mixture_stats, greedy, batches, START, burn_in=2)  # was: "not invariant"
     np.testing.assert_allclose(res.thetas, ref.thetas, rtol=1e-12)
 
 
@@ -334,19 +323,19 @@ def _counting(stats_fn, counter):
 
 
 def test_dask_em_checks_ascent_at_one_pass_per_evaluation():
-    blocks = SeededBlocks(partial(mixture_sample, theta=TRUE), 4_000, 1_000, seed=9)
+    blocks = st.SeededBlocks(partial(nm.mixture_sample, theta=TRUE), 4_000, 1_000, seed=9)
     data = blocks.to_dask()
     calls = []
-    res = dask_em(_counting(mixture_stats, calls), mixture_m_step, data, START, tol=1e-6,
+    res = st.dask_em(_counting(nm.mixture_stats, calls), nm.mixture_m_step, data, START, tol=1e-6,
                   scheduler="synchronous")
     assert res.logliks is not None and np.all(np.diff(res.logliks) >= -1e-9)  # was: None
     assert sum(calls) == blocks.n * (res.n_evals + 1)  # one compute per evaluation, + l(final)
     assert res.n_passes == res.n_evals + 1
     x = np.concatenate(list(blocks))
-    assert res.loglik == pytest.approx(mixture_loglik(res.theta, x), rel=1e-12)
+    assert res.loglik == pytest.approx(nm.mixture_loglik(res.theta, x), rel=1e-12)
     calls.clear()
     valid = lambda th: 0 < th[2] < 1 and th[3] > 0 and th[4] > 0  # noqa: E731
-    sq = dask_em(_counting(mixture_stats, calls), mixture_m_step, data, START, tol=1e-8,
+    sq = st.dask_em(_counting(nm.mixture_stats, calls), nm.mixture_m_step, data, START, tol=1e-8,
                  scheduler="synchronous", accelerate="squarem", valid=valid)
     assert sq.converged and sq.logliks is not None
     assert sum(calls) <= blocks.n * (sq.n_evals + sq.n_iter + 1)
@@ -355,22 +344,22 @@ def test_dask_em_checks_ascent_at_one_pass_per_evaluation():
 
 
 def test_dask_em_raises_on_a_step_that_lowers_the_loglik():
-    blocks = SeededBlocks(partial(mixture_sample, theta=TRUE), 3_000, 1_000, seed=4)
+    blocks = st.SeededBlocks(partial(nm.mixture_sample, theta=TRUE), 3_000, 1_000, seed=4)
 
     def wrong_m_step(stats):  # shrinks sigma below the argmax: l falls
-        theta = mixture_m_step(stats)
+        theta = nm.mixture_m_step(stats)
         theta[3:] *= 0.7
         return theta
 
     with pytest.raises(emh.AscentError):
-        dask_em(mixture_stats, wrong_m_step, blocks.to_dask(), START,
+        st.dask_em(nm.mixture_stats, wrong_m_step, blocks.to_dask(), START,
                 scheduler="synchronous")
     with pytest.raises(emh.AscentError):
-        chunked_em(mixture_stats, wrong_m_step, blocks, START)
+        st.chunked_em(nm.mixture_stats, wrong_m_step, blocks, START)
     # loglik=None switches the check off
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", emh.ConvergenceWarning)
-        res = chunked_em(mixture_stats, wrong_m_step, blocks, START, loglik=None, max_iter=5)
+        res = st.chunked_em(nm.mixture_stats, wrong_m_step, blocks, START, loglik=None, max_iter=5)
     assert res.logliks is None
 
 
@@ -380,7 +369,7 @@ def test_gmm_steps_run_on_dask_with_the_ascent_check():
     X = _blobs(seed=2)
     steps = gmm.GMMSteps(2, 2, "full", reg_covar=0.0)
     start = gmm.init_params(X, 2, seed=0, reg_covar=0.0)
-    res = dask_em(steps.suff_stats, steps.m_step, da.from_array(X, chunks=(90, 2)),
+    res = st.dask_em(steps.suff_stats, steps.m_step, da.from_array(X, chunks=(90, 2)),
                   start.pack(), scheduler="synchronous", tol=1e-9)
     ref, ref_res = gmm.GMM(X, 2, "full", reg_covar=0.0).fit(start, tol=1e-9, scale=None)
     assert res.logliks is not None and res.converged
@@ -411,13 +400,13 @@ def test_poisson_mixture_validates_frequencies():
     assert model.freq.dtype == float and not model.freq.flags.writeable
 
 
-# ---- errors that name the argument; dask_client ----------------------------------------------
+# ---- errors that name the argument; st.dask_client ----------------------------------------------
 
 
 def test_streaming_errors_name_the_argument():
     with pytest.raises(TypeError, match="chunks"):
-        chunked_e_step(mixture_stats, START, "abc")
-    blocks = SeededBlocks(partial(mixture_sample, theta=TRUE), 100, 30)
+        st.chunked_e_step(nm.mixture_stats, START, "abc")
+    blocks = st.SeededBlocks(partial(nm.mixture_sample, theta=TRUE), 100, 30)
     for b in (-1, 4):
         with pytest.raises(ValueError, match="b must be in 0..3"):
             blocks.block(b)
@@ -429,21 +418,21 @@ def test_dask_client_restores_the_logger_and_refuses_cluster_keywords(monkeypatc
     monkeypatch.delenv("EM_DASK_SCHEDULER", raising=False)
     logger = logging.getLogger("distributed.batched")
     monkeypatch.setattr(logger, "level", logging.DEBUG)
-    with dask_client(n_workers=1) as client:
+    with st.dask_client(n_workers=1) as client:
         assert client.submit(sum, [1, 2]).result() == 3
     assert logger.level == logging.DEBUG  # was: left at WARNING
     with pytest.raises(ValueError, match="n_workers"):
-        with dask_client("tcp://127.0.0.1:9", n_workers=4):
+        with st.dask_client("tcp://127.0.0.1:9", n_workers=4):
             pass
     with pytest.raises(ValueError, match="timeout"):
-        with dask_client(timeout=-1):
+        with st.dask_client(timeout=-1):
             pass
 
 
 def test_dask_client_honours_timeout():
     t0 = time.perf_counter()
     with pytest.raises(OSError):
-        with dask_client("tcp://127.0.0.1:9", timeout=0.5):
+        with st.dask_client("tcp://127.0.0.1:9", timeout=0.5):
             pass
     assert time.perf_counter() - t0 < 10  # was: 30 s, the timeout silently dropped
 
@@ -451,10 +440,10 @@ def test_dask_client_honours_timeout():
 def test_dict_statistics_carry_the_loglik_too():
     """The protocol: a dict pytree with a "loglik" key is summed like the rest and read
     for the ascent check (stats_loglik). Here raw moments about 0 (data near 0)."""
-    x = mixture_sample(np.random.default_rng(8), 2000, TRUE)
+    x = nm.mixture_sample(np.random.default_rng(8), 2000, TRUE)
 
     def stats(theta, chunk):
-        s = mixture_stats(theta, chunk)
+        s = nm.mixture_stats(theta, chunk)
         n, s1, s2, c = s.nk, s.s1[:, 0], s.s2[:, 0], s.center[:, 0]
         return {"n": n, "sx": s1 + n * c, "sxx": s2 + 2 * c * s1 + n * c * c,
                 "loglik": s.loglik}
@@ -465,8 +454,8 @@ def test_dict_statistics_carry_the_loglik_too():
         sd = np.sqrt(d["sxx"] / n - mu**2)
         return np.array([mu[0], mu[1], n[0] / n.sum(), sd[0], sd[1]])
 
-    res = chunked_em(stats, m_step, np.array_split(x, 4), START, tol=1e-8)
-    ref = chunked_em(mixture_stats, mixture_m_step, [x], START, tol=1e-8)
+    res = st.chunked_em(stats, m_step, np.array_split(x, 4), START, tol=1e-8)
+    ref = st.chunked_em(nm.mixture_stats, nm.mixture_m_step, [x], START, tol=1e-8)
     assert res.logliks is not None and res.n_passes == res.n_evals + 1
     np.testing.assert_allclose(res.theta, ref.theta, rtol=1e-9)
     np.testing.assert_allclose(res.logliks, ref.logliks, rtol=1e-12)

@@ -80,6 +80,9 @@ __all__ = [
     "responsibilities",
     "shared_variance_lr",
     "suff_stats",
+    "real_matrix",
+    "param_names",
+    "entry_scales",
 ]
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
@@ -100,22 +103,66 @@ def _check_type(covariance_type: str) -> str:
     return covariance_type
 
 
+def entry_scales(sd: np.ndarray, K: int, covariance_type: str) -> np.ndarray:
+    """``SCALE_FRACTION`` of each flat entry's data unit, for ``run_em(scale=...)``: 1 for a
+    weight, the feature's SD :math:`s_j` for a mean, :math:`s_is_j` for a covariance."""
+    sd = np.asarray(sd, dtype=float)
+    p = sd.size
+    cov = {
+        "full": np.broadcast_to(np.outer(sd, sd), (K, p, p)),
+        "tied": np.outer(sd, sd),
+        "diag": np.broadcast_to(sd**2, (K, p)),
+        "spherical": np.full(K, np.mean(sd**2)),
+    }[covariance_type]
+    return SCALE_FRACTION * np.concatenate([np.ones(K), np.tile(sd, K), np.ravel(cov)])
+
+
+def param_names(K: int, p: int, covariance_type: str) -> list[str]:
+    """Labels of a flat parameter vector: weights ``w1..wK``, means ``mu1[0]...``, then the
+    covariance entries ``cov(k, i, j)`` in the layout of ``covariance_type``."""
+    names = [f"w{k + 1}" for k in range(K)]
+    names += [f"mu{k + 1}[{j}]" for k in range(K) for j in range(p)]
+    shape = {"full": (K, p, p), "tied": (p, p), "diag": (K, p), "spherical": (K,)}[
+        covariance_type
+    ]
+    return names + [f"cov{idx}" for idx in np.ndindex(*shape)]
+
+
+def real_matrix(X: Any, name: str = "X", missing: bool = False) -> np.ndarray:
+    """``X`` as a C-contiguous (N, p) float array (1-D: one column), or a TypeError /
+    ValueError naming ``name``: None, strings, objects that are not numbers, complex or
+    boolean dtypes, more than two dimensions, no rows or no columns. Finiteness is the
+    caller's to check (``missing=True`` only changes the messages: NaN marks a missing value).
+    """
+    nan = " with NaN for missing values" if missing else ""
+    if X is None or isinstance(X, (str, bytes)):
+        raise TypeError(f"{name} must be an (N, p) array of floats{nan}, got {X!r}")
+    try:
+        arr = np.asarray(X)
+    except ValueError as exc:
+        raise ValueError(f"{name} is ragged or not numeric") from exc
+    if arr.dtype == object:
+        try:
+            arr = arr.astype(float)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name} must hold numbers{nan}, got objects") from exc
+    if np.iscomplexobj(arr) or arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
+        raise TypeError(f"{name} must be an array of real numbers, got dtype {arr.dtype}")
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (N observations, p features), got shape "
+                         f"{arr.shape}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape})")
+    return np.ascontiguousarray(arr, dtype=float)
+
+
 def _check_X(X: Any, p: int | None = None) -> np.ndarray:
     """``X`` as a C-contiguous (N, p) float array, or an error naming ``X``."""
-    if X is None or isinstance(X, (str, bytes)):
-        raise TypeError(f"X must be an (N, p) array of floats, got {X!r}")
-    X = np.asarray(X)
-    if np.iscomplexobj(X) or X.dtype == bool or not np.issubdtype(X.dtype, np.number):
-        raise TypeError(f"X must be an array of real numbers, got dtype {X.dtype}")
-    if X.ndim == 1:
-        X = X[:, None]
-    if X.ndim != 2:
-        raise ValueError(f"X must be 2-D (N observations, p features), got shape {X.shape}")
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"X is empty (shape {X.shape})")
+    X = real_matrix(X, "X")
     if p is not None and X.shape[1] != p:
         raise ValueError(f"X has {X.shape[1]} features but the parameters have p={p}")
-    X = np.ascontiguousarray(X, dtype=float)
     if not np.all(np.isfinite(X)):
         raise ValueError("X contains NaN or infinite values")
     return X
@@ -1255,14 +1302,7 @@ class GMMSteps:
 
     def names(self) -> list[str]:
         """Labels of the entries of the flat vector (``w1``, ``mu1[0]``, ``cov(0, 0, 0)``...)."""
-        K, p = self.K, self.p
-        names = [f"w{k + 1}" for k in range(K)]
-        names += [f"mu{k + 1}[{j}]" for k in range(K) for j in range(p)]
-        shape = {"full": (K, p, p), "tied": (p, p), "diag": (K, p), "spherical": (K,)}[
-            self.covariance_type
-        ]
-        names += [f"cov{idx}" for idx in np.ndindex(*shape)]
-        return names
+        return param_names(self.K, self.p, self.covariance_type)
 
     def scale(self, X: np.ndarray) -> np.ndarray:
         """Absolute scales of the entries of the flat vector, for ``run_em(scale=...)``:
@@ -1278,15 +1318,7 @@ class GMMSteps:
         scale.
         """
         X = _check_X(X, self.p)
-        sd = X.std(axis=0)
-        K, p = self.K, self.p
-        cov = {
-            "full": np.broadcast_to(np.outer(sd, sd), (K, p, p)),
-            "tied": np.outer(sd, sd),
-            "diag": np.broadcast_to(sd**2, (K, p)),
-            "spherical": np.full(K, np.mean(sd**2)),
-        }[self.covariance_type]
-        return SCALE_FRACTION * np.concatenate([np.ones(K), np.tile(sd, K), np.ravel(cov)])
+        return entry_scales(X.std(axis=0), self.K, self.covariance_type)
 
 
 class GMM(GMMSteps):

@@ -109,27 +109,7 @@ def check_data(X: Any, name: str = "X") -> np.ndarray:
         identified); a row has no observed value. Every message names the argument and
         the offending rows or columns.
     """
-    if X is None or isinstance(X, (str, bytes)):
-        raise TypeError(f"{name} must be an (N, p) array of floats with NaN for missing values, "
-                        f"got {X!r}")
-    try:
-        arr = np.asarray(X)
-    except ValueError as exc:
-        raise ValueError(f"{name} is ragged or not numeric") from exc
-    if arr.dtype == object:
-        try:
-            arr = arr.astype(float)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"{name} must hold numbers (NaN for missing), got objects") from exc
-    if np.iscomplexobj(arr) or arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
-        raise TypeError(f"{name} must be an array of real numbers, got dtype {arr.dtype}")
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (N rows, p variables), got shape {arr.shape}")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape})")
-    arr = np.array(arr, dtype=float, order="C")
+    arr = np.array(_gmm.real_matrix(X, name, missing=True), order="C")
     inf = np.isinf(arr)
     if inf.any():
         i, j = np.argwhere(inf)[0]
@@ -1205,13 +1185,8 @@ class MissingGMM:
             return False
 
     def names(self) -> list[str]:
-        K, p = self.K, self.p
-        names = [f"w{k + 1}" for k in range(K)]
-        names += [f"mu{k + 1}[{j}]" for k in range(K) for j in range(p)]
-        shape = {"full": (K, p, p), "tied": (p, p), "diag": (K, p), "spherical": (K,)}[
-            self.covariance_type
-        ]
-        return names + [f"cov{idx}" for idx in np.ndindex(*shape)]
+        """Labels of the entries of the flat vector, as :func:`gmm.param_names`."""
+        return _gmm.param_names(self.K, self.p, self.covariance_type)
 
     def scale(self) -> np.ndarray:
         """Absolute scales of the flat vector's entries for ``run_em(scale=...)``, as
@@ -1219,16 +1194,7 @@ class MissingGMM:
         observed SD :math:`s_j`, covariances :math:`s_is_j`), so that an entry near 0 is
         judged in absolute terms."""
         sd = np.nanstd(self.X, axis=0)
-        sd = np.where(sd > 0, sd, 1.0)
-        K, p = self.K, self.p
-        cov = {
-            "full": np.broadcast_to(np.outer(sd, sd), (K, p, p)),
-            "tied": np.outer(sd, sd),
-            "diag": np.broadcast_to(sd**2, (K, p)),
-            "spherical": np.full(K, np.mean(sd**2)),
-        }[self.covariance_type]
-        fraction = getattr(_gmm, "SCALE_FRACTION", 1e-3)
-        return fraction * np.concatenate([np.ones(K), np.tile(sd, K), np.ravel(cov)])
+        return _gmm.entry_scales(np.where(sd > 0, sd, 1.0), self.K, self.covariance_type)
 
     def init(self, method: str = "kmeans++", seed: int | None = 0) -> _gmm.GMMParams:
         """:func:`mixture_init` with the model's settings."""

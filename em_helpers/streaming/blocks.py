@@ -201,7 +201,55 @@ def _plausible_start(theta0: Any, valid: Any) -> bool:
 # ---- chunks in memory, or regenerated from a seed ---------------------------------------
 
 
-class SeededBlocks:
+class RowBlocks:
+    """What every block source shares: ``n`` rows in blocks of ``chunk`` (the last one
+    shorter), the block index checked, iteration over the blocks, and the same rows as a
+    lazy ``dask.array`` (one task per block). A subclass sets ``n``, ``chunk``, ``tail``
+    (the trailing shape) and ``dtype``, and reads a block in ``_read(b, start, size)``."""
+
+    n: int
+    chunk: int
+    tail: tuple[int, ...]
+    dtype: np.dtype
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """Rows of each block."""
+        full, rest = divmod(self.n, self.chunk)
+        return (self.chunk,) * full + ((rest,) if rest else ())
+
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+    def block(self, b: int) -> np.ndarray:
+        """Block ``b`` (``0 <= b < len(self)``) as a numpy array."""
+        if isinstance(b, bool) or not isinstance(b, numbers.Integral):
+            raise TypeError(f"b must be an integer block index, got {b!r}")
+        if not 0 <= b < len(self):
+            raise ValueError(f"b must be in 0..{len(self) - 1} (there are {len(self)} blocks), "
+                             f"got {b}")
+        b = int(b)
+        return self._read(b, b * self.chunk, self.sizes[b])
+
+    def _read(self, b: int, start: int, size: int) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return (self.block(b) for b in range(len(self)))
+
+    def to_dask(self) -> Any:
+        """The same observations as a lazy ``dask.array`` chunked by rows."""
+        import dask.array as da
+
+        def one(block_id: tuple[int, ...] = (0,)) -> np.ndarray:
+            return self.block(block_id[0])
+
+        chunks = (self.sizes, *((s,) for s in self.tail))
+        return da.map_blocks(one, chunks=chunks, dtype=self.dtype,
+                             meta=np.empty((0, *self.tail), self.dtype))
+
+
+class SeededBlocks(RowBlocks):
     """``n`` observations drawn in blocks of ``chunk`` rows, block ``b`` from its own seed.
 
     Block ``b`` holds rows ``b*chunk`` to ``min((b+1)*chunk, n)`` and is
@@ -239,43 +287,14 @@ class SeededBlocks:
             )
         self.tail, self.dtype = first.shape[1:], first.dtype
 
-    @property
-    def sizes(self) -> tuple[int, ...]:
-        """Rows of each block."""
-        full, rest = divmod(self.n, self.chunk)
-        return (self.chunk,) * full + ((rest,) if rest else ())
-
-    def __len__(self) -> int:
-        return len(self.sizes)
-
-    def block(self, b: int) -> np.ndarray:
-        """Block ``b`` (``0 <= b < len(self)``) as a numpy array (drawn now)."""
-        if isinstance(b, bool) or not isinstance(b, numbers.Integral):
-            raise TypeError(f"b must be an integer block index, got {b!r}")
-        if not 0 <= b < len(self):
-            raise ValueError(f"b must be in 0..{len(self) - 1} (there are {len(self)} blocks), "
-                             f"got {b}")
-        b = int(b)
-        size = self.sizes[b]
+    def _read(self, b: int, start: int, size: int) -> np.ndarray:
+        """Block ``b``, drawn now from its own seed."""
         out = np.asarray(self.draw(np.random.default_rng([self.seed, b]), size))
         if out.shape != (size, *self.tail):
             raise ValueError(f"draw(rng, {size}) returned shape {out.shape}, "
                              f"expected {(size, *self.tail)}")
         return out
 
-    def __iter__(self) -> Iterator[np.ndarray]:
-        return (self.block(b) for b in range(len(self)))
-
-    def to_dask(self) -> Any:
-        """The same observations as a lazy ``dask.array`` chunked by rows."""
-        import dask.array as da
-
-        def one(block_id: tuple[int, ...] = (0,)) -> np.ndarray:
-            return self.block(block_id[0])
-
-        chunks = (self.sizes, *((s,) for s in self.tail))
-        return da.map_blocks(one, chunks=chunks, dtype=self.dtype,
-                             meta=np.empty((0, *self.tail), self.dtype))
 
 
 def _chunk_source(chunks: Any) -> Callable[[], Iterable[np.ndarray]]:

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import numbers
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+
+from .blocks import RowBlocks
 
 __all__ = ['NpyBlocks', 'write_npy']
 
@@ -75,7 +76,7 @@ def write_npy(path: str | os.PathLike[str], blocks: Iterable[np.ndarray], n: int
     return NpyBlocks(path, chunk)
 
 
-class NpyBlocks:
+class NpyBlocks(RowBlocks):
     """The rows of a ``.npy`` file in blocks of ``chunk`` rows, read on demand.
 
     Block ``b`` holds rows ``b*chunk`` to ``min((b+1)*chunk, n)``: :meth:`block` reads just
@@ -114,44 +115,16 @@ class NpyBlocks:
         self._row = int(np.prod(self.tail, dtype=int))  # numbers per row
 
     @property
-    def sizes(self) -> tuple[int, ...]:
-        """Rows of each block."""
-        full, rest = divmod(self.n, self.chunk)
-        return (self.chunk,) * full + ((rest,) if rest else ())
-
-    @property
     def nbytes(self) -> int:
         """Size of the data in bytes."""
         return self.n * int(np.prod(self.tail, dtype=int)) * self.dtype.itemsize
 
-    def __len__(self) -> int:
-        return len(self.sizes)
-
-    def block(self, b: int) -> np.ndarray:
-        """Block ``b`` (``0 <= b < len(self)``), read from the file into memory."""
-        if isinstance(b, bool) or not isinstance(b, numbers.Integral):
-            raise TypeError(f"b must be an integer block index, got {b!r}")
-        if not 0 <= b < len(self):
-            raise ValueError(f"b must be in 0..{len(self) - 1} (there are {len(self)} blocks), "
-                             f"got {b}")
-        start, size = int(b) * self.chunk, self.sizes[int(b)]
+    def _read(self, b: int, start: int, size: int) -> np.ndarray:
+        """Block ``b``: its rows read from the file into memory."""
         out = np.fromfile(self.path, dtype=self.dtype, count=size * self._row,
                           offset=self.offset + start * self._row * self.dtype.itemsize)
         return out.reshape(size, *self.tail)
 
-    def __iter__(self) -> Iterator[np.ndarray]:
-        return (self.block(b) for b in range(len(self)))
-
-    def to_dask(self) -> Any:
-        """The file as a lazy ``dask.array`` chunked by rows; each task reads its rows."""
-        import dask.array as da
-
-        def one(block_id: tuple[int, ...] = (0,)) -> np.ndarray:
-            return self.block(block_id[0])
-
-        chunks = (self.sizes, *((s,) for s in self.tail))
-        return da.map_blocks(one, chunks=chunks, dtype=self.dtype,
-                             meta=np.empty((0, *self.tail), self.dtype))
 
     def __repr__(self) -> str:
         return (f"NpyBlocks({str(self.path)!r}, chunk={self.chunk}): {self.n:,} rows"
