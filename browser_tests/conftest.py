@@ -51,6 +51,35 @@ def lab():
         server.stop()
 
 
+_EARLY_APP = pytest.StashKey()
+
+
+def pytest_collection_finish(session):
+    """Start ``make app``'s server as soon as its tests are collected: its kernels preheat
+    (run every app's cells) while the other browser tests run, not while its own wait."""
+    if any(item.nodeid.startswith("browser_tests/test_voila_apps.py") for item in session.items):
+        try:
+            server = harness.start_app()
+        except Exception as exc:  # the app tests will fail with it; the others need not
+            session.config.stash[_EARLY_APP] = exc
+            return
+        session.config.stash[_EARLY_APP] = server
+        session.config.add_cleanup(server.stop)
+
+
+@pytest.fixture(scope="session")
+def app(request):
+    """The app server started at collection (see above), once its kernels are idle."""
+    server = request.config.stash.get(_EARLY_APP, None)
+    if server is None:
+        server = harness.start_app()
+        request.addfinalizer(server.stop)
+    elif isinstance(server, Exception):
+        raise server
+    harness.wait_idle(server)
+    return server
+
+
 @pytest.fixture
 def console() -> list[str]:
     """Browser console messages and page errors of the test's page."""

@@ -196,7 +196,7 @@ STATIC_WIDGETS = r"""() => {
         const enabledSliders = [...out.querySelectorAll('.noUi-target')]
             .filter(t => !t.hasAttribute('disabled')).length;
         const enabledInputs = [...out.querySelectorAll('select, input, button')]
-            .filter(el => !el.disabled).length;
+            .filter(el => !el.disabled && !el.closest('.copybtn')).length;
         return {noteAbove, controls: sliders.length, enabledSliders, enabledInputs};
     });
 }"""
@@ -243,6 +243,8 @@ def test_page(site, page, console, path):
     if math["math"]:
         assert math["mathjax"], f"{path}: MathJax did not load"
         assert math["untypeset"] == 0 and math["containers"] >= math["math"], (path, math)
+    shown = page.evaluate("() => (document.querySelector('article') || document.body).innerText")
+    assert "NBVAL" not in shown, f"{path} shows test markers (# NBVAL_...)"
     raw = page.evaluate(RAW_TEX)
     assert not raw, f"{path}: raw TeX in the text a reader sees: {raw[:12]}"
     cut = page.evaluate(CUT_OFF)

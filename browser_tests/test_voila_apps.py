@@ -1,7 +1,9 @@
 """The course's app mode (``make app``): every explorer as a Voila app, and their index.
 
 One Voila server (``harness.start_app``: the apps built by ``tools.course_app`` into a
-temporary folder, preheated kernels, its own process group, always stopped) serves them all.
+temporary folder, preheated kernels, its own process group, always stopped) serves them all;
+``conftest.py`` starts it when the tests are collected, so that its kernels preheat while
+the other browser tests run (used pools refill a second after use, as in ``make app``).
 Every request to another host is aborted and fails the test. Checked:
 
 - the index page offers one card per notebook, each a working link to its app;
@@ -47,18 +49,6 @@ def overlaps(boxes: list[dict]) -> list[tuple[str, str]]:
                 found.append((f"{a['c']}{a['sel']} {a['text']!r}",
                               f"{b['c']}{b['sel']} {b['text']!r}"))
     return found
-
-
-@pytest.fixture(scope="module")
-def app():
-    # (a used kernel pool refills itself a second later, as in `make app`: a second visit
-    # of an app gets a preheated kernel too once the refill has run)
-    server = harness.start_app()
-    try:
-        harness.wait_idle(server)  # every app's cells have run in its preheated kernel
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
