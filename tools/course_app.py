@@ -246,17 +246,15 @@ def _explanation(nb: nbformat.NotebookNode, i: int) -> list[str]:
     j = i - 1
     while j >= 0 and nb.cells[j].cell_type == "markdown":
         texts.insert(0, nb.cells[j].source)
-        if re.match(r"#{1,6} ", nb.cells[j].source.strip()) or not any(
-            re.match(r"#{1,6} ", nb.cells[m].source.strip())
-            for m in range(j) if nb.cells[m].cell_type == "markdown"
-        ):
+        if re.search(r"^#{1,6} ", nb.cells[j].source, flags=re.M):
             break
         j -= 1
-    if not any(re.match(r"#{1,6} ", t.strip()) for t in texts):
+    if not any(re.search(r"^#{1,6} ", t, flags=re.M) for t in texts):
         texts = texts[-1:]
     out = []
     for text in texts:
-        text = re.sub(r"^#{1,6} .*\n*", "", text.strip())
+        # what follows the last heading (a cell may end a section, then start "Explore")
+        text = re.split(r"^#{1,6} .*$", text, flags=re.M)[-1].strip()
         if text:
             out.append(text)
     return out
