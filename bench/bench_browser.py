@@ -139,7 +139,11 @@ IMAGE_WIDTHS = r"""
 SET_CONTROL = r"""
 from em_helpers.display.widgets import find_explorers as _find_explorers
 _ex = next(iter(_find_explorers(globals()).values()))
-next(w for w in _ex.controls.values() if w.description == __LABEL__).value = __VALUE__
+_w = next(w for w in _ex.controls.values() if w.description == __LABEL__)
+if hasattr(_w, "index"):  # a selection slider: the page's position is the option's index
+    _w.index = int(round(__VALUE__))
+else:
+    _w.value = type(_w.value)(__VALUE__)
 """
 
 

@@ -430,7 +430,6 @@ def test_latest_value_wins_inside_an_event_loop():
 
     asyncio.run(messages(1))
     assert drawn == [0, 20]  # the queued positions 1..19 are never drawn
-    ex.burst_window_s = 0  # the turns alone (the burst window has its own test)
     asyncio.run(messages(ex.settle_turns + 1))  # the loop idles between messages: each drawn
     assert drawn == [0, 20, *range(1, 21)]
 
@@ -677,31 +676,3 @@ def test_a_steady_stream_of_changes_still_draws():
     asyncio.run(stream(0))
     assert 2 <= len(drawn) - 1 <= 4 and drawn == sorted(drawn)  # about one frame per 100
     assert drawn[-1] == 300
-    # a stream that never pauses for a burst window still draws (at most three windows)
-    ex.burst_window_s = 0.05
-    del drawn[:]
-    control.value = 0
-    asyncio.run(stream(0.004))  # >= 1.2 s, a change every 4 ms or more
-    assert len(drawn) >= 3 and drawn == sorted(drawn) and drawn[-1] == 300
-
-
-def test_a_burst_waits_for_the_value_on_its_way_an_isolated_move_does_not():
-    drawn = []
-    control = widgets.IntSlider(value=0, min=0, max=100)
-    ex = emh.explore(lambda a: drawn.append(a), {"a": control})
-    ex.burst_window_s = ex.burst_gap_s = 0.5  # long: not a test of the machine's speed
-
-    async def moves():
-        control.value = 1  # isolated (no draw just before): drawn after the quiet turns
-        for _ in range(ex.settle_turns + 2):
-            await asyncio.sleep(0)
-        assert drawn == [0, 1] and ex._scheduled is None
-        control.value = 2  # right after a draw: it queued up during it, a burst
-        await asyncio.sleep(0.05)  # the newer value arrives within the window
-        assert drawn == [0, 1]
-        control.value = 3
-        while ex._scheduled is not None:
-            await asyncio.sleep(0.01)
-
-    asyncio.run(moves())
-    assert drawn == [0, 1, 3]  # 2 was stale when its turn came: never drawn
