@@ -73,12 +73,15 @@ def _profile(labels, n):
     for label in labels:
         name, w = next((k, w) for k, w in ex.controls.items() if w.description == label)
         log = isinstance(w, _widgets.FloatLogSlider)
-        x0 = _np.log(w.value) / _np.log(w.base) if log else w.value
-        way = 1 if w.max - x0 >= x0 - w.min else -1
-        xs = [x0 + way * k * w.step for k in (*range(1, n + 1), *range(n - 1, -1, -1))]
+        sel = isinstance(w, _widgets.SelectionSlider)  # stepped by its index
+        lo, hi, step = (0, len(w._options_values) - 1, 1) if sel else (w.min, w.max, w.step)
+        x0 = w.index if sel else _np.log(w.value) / _np.log(w.base) if log else w.value
+        way = 1 if hi - x0 >= x0 - lo else -1
+        xs = [x0 + way * k * step for k in (*range(1, n + 1), *range(n - 1, -1, -1))]
         for x in xs:
-            x = min(max(x, w.min), w.max)
-            value = w.base ** x if log else type(w.value)(x)
+            x = min(max(x, lo), hi)
+            value = (w._options_values[int(x)] if sel
+                     else w.base ** x if log else type(w.value)(x))
             values = {**ex.values(), name: value}
             t0 = _time.perf_counter()
             with _mpl.rc_context(_RL):
