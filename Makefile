@@ -52,10 +52,11 @@ test: lint $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadscope --nbval-lax --nbval-current-env \
 	  tests notebooks
 
-# Re-execute every notebook top to bottom in a fresh kernel and store the outputs.
+# Re-execute every notebook (and its solutions) top to bottom in a fresh kernel and store
+# the outputs.
 execute: $(STAMP)
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-	  --ExecutePreprocessor.timeout=600 notebooks/*.ipynb
+	  --ExecutePreprocessor.timeout=600 notebooks/*.ipynb notebooks/solutions/*.ipynb
 
 # Every bench/bench_*.py script; each prints its table (see bench/README.md).
 bench: $(STAMP) browser-deps

@@ -47,7 +47,21 @@ PAGES = sorted(p.relative_to(SITE).as_posix() for p in SITE.rglob("*.html")
                if "_static" not in p.relative_to(SITE).parts
                and p.name not in ("genindex.html", "search.html"))
 NOTEBOOKS = {p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")}
-NOTEBOOK_PAGES = [p for p in PAGES if Path(p).stem in NOTEBOOKS]
+NOTEBOOK_PAGES = [p for p in PAGES if Path(p).stem in NOTEBOOKS and "solutions" not in p]
+SOLUTION_PAGES = [p for p in PAGES if Path(p).stem in NOTEBOOKS and "solutions" in p]
+
+# Each "Solution NN.k" dropdown (sphinx-togglebutton) on a page: its title and whether its
+# body is hidden (the reader sees the title and a "Click to show" button only).
+SOLUTIONS = r"""() => Array.from(document.querySelectorAll('div.dropdown.admonition'))
+  .map(a => [a, a.querySelector('.admonition-title')])
+  .filter(([a, t]) => t && t.innerText.startsWith('Solution'))
+  .map(([a, t]) => ({
+    title: t.innerText.split('\n')[0],
+    hidden: a.classList.contains('toggle-hidden')
+      && Array.from(a.children).filter(c => c !== t && !c.matches('button'))
+        .every(c => getComputedStyle(c).visibility === 'hidden'
+                    || getComputedStyle(c).display === 'none'),
+  }))"""
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +100,8 @@ def site():
 def test_every_notebook_has_a_page():
     pages = {Path(p).stem for p in NOTEBOOK_PAGES}
     assert NOTEBOOKS <= pages, f"no page for {sorted(NOTEBOOKS - pages)}: run `make site`"
+    solved = {Path(p).stem for p in SOLUTION_PAGES}
+    assert NOTEBOOKS <= solved, f"no solutions page for {sorted(NOTEBOOKS - solved)}"
     assert {"index.html", "references.html"} <= set(PAGES)
 
 
@@ -277,6 +293,14 @@ def test_page(site, page, console, path):
         missing = sorted({u for u in cited if f'id="{urldefrag(u).fragment}"' not in refs})
         assert not missing, f"{path}: citations without a bibliography entry {missing}"
     if path in NOTEBOOK_PAGES:
+        # the exercises, each followed by its worked solution, collapsed
+        exercises = page.locator("h3", has_text=re.compile(r"^Exercise \d\d\.\d")).count()
+        drops = page.evaluate(SOLUTIONS)
+        assert exercises >= 3 and len(drops) == exercises, (
+            f"{path}: {exercises} exercises, {len(drops)} solution dropdowns")
+        assert all(d["hidden"] for d in drops), f"{path}: a solution shown open {drops}"
+        solutions = page.locator("a.reference.internal[href*='solutions/']")
+        assert solutions.count() >= 1, f"{path}: no link to its solutions page"
         here = f"{site}/{path}"
         nav = page.locator("a.reference.internal", has_text="Course index")
         assert nav.count() >= 1, f"{path}: no 'Course index' link (make nav)"

@@ -310,6 +310,7 @@ def test_the_site_reads_every_formula_as_maths():
     assert build_site.myst_math_problems("a $x\n+ y$ b")  # a "+" line: a list item
     assert build_site.myst_math_problems("text\n$$x = 1$$\nmore")  # $$ inside a paragraph
     pages = [*course_index.notebook_paths(ROOT),
+             *sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb")),
              *sorted((ROOT / "notebooks").glob("*.md"))]
     problems = []
     for path in pages:

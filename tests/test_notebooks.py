@@ -1,6 +1,7 @@
 """Notebook checks beyond nbval (nbval itself runs every notebook in `make test`).
 
-- Each notebook is committed executed top to bottom, with no stored error or warning.
+- Each notebook (and each solutions notebook) is committed executed top to bottom, with no
+  stored error or warning.
 - The nbval run itself fails on an exception inside a widget callback, both at the first
   draw and at a slider end (the "slider ends" item that ``tests/nbval_slider_ends.py``
   adds after each notebook's last cell, in the same kernel).
@@ -17,8 +18,9 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-IDS = [p.stem for p in NOTEBOOKS]
+SOLUTIONS = sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb")) + SOLUTIONS
+IDS = [p.stem + (" (solutions)" if p in SOLUTIONS else "") for p in NOTEBOOKS]
 
 
 def _code_cells(nb):
@@ -40,7 +42,10 @@ def test_committed_executed_and_clean(path):
             )
         assert "sys.path" not in c.source, "notebooks import em_helpers; never edit sys.path"
     assert any("em_helpers" in c.source for c in cells)
-    assert any("NBVAL_CHECK_OUTPUT" in c.source for c in cells), "no nbval-checked result"
+    if path in SOLUTIONS:  # each solution asserts its check instead
+        assert any("assert" in c.source for c in cells), "a solution that asserts nothing"
+    else:
+        assert any("NBVAL_CHECK_OUTPUT" in c.source for c in cells), "no nbval-checked result"
 
 
 def _notebook(source):

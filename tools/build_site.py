@@ -58,6 +58,9 @@ __all__ = [
     "MATHJAX_KEEP",
     "build",
     "disable_widgets",
+    "solution_parts",
+    "solutions_path",
+    "with_solutions",
     "finish",
     "html_manager",
     "landing_page",
@@ -343,10 +346,16 @@ def run_it_yourself(links: dict[str, str]) -> str:
 
 
 def site_notebook(
-    nb: nbformat.NotebookNode, links: dict[str, str], references: str = "../references.html"
+    nb: nbformat.NotebookNode, links: dict[str, str], references: str = "../references.html",
+    solutions: nbformat.NotebookNode | None = None,
 ) -> tuple[nbformat.NotebookNode, set[str]]:
-    """A copy of ``nb`` as the site shows it (see the module notes); the citation keys found."""
+    """A copy of ``nb`` as the site shows it (see the module notes); the citation keys found.
+
+    ``solutions``: its solutions notebook, spliced in after the exercises
+    (:func:`with_solutions`)."""
     nb = copy.deepcopy(nb)
+    if solutions is not None:
+        with_solutions(nb, solutions)
     disable_widgets(nb)
     cells, keys = [], set()
     for cell in nb.cells:
@@ -362,7 +371,9 @@ def site_notebook(
                 if "hide-input" not in tags:
                     tags.append("hide-input")  # the page shows the explorer, not its code
         elif cell.cell_type == "markdown":
-            if nav:
+            if cell.metadata.get("solutions_nav"):  # a solutions page: back to its notebook
+                cell.source = cell.source.replace("](../README.md)", "](../../index.md)")
+            elif nav:
                 cell.source = cell.source.replace("](README.md)", "](../index.md)")
                 if nav == "header":
                     cell.source += "\n\n" + run_it_yourself(links)
@@ -372,6 +383,104 @@ def site_notebook(
         cells.append(cell)
     nb.cells = cells
     return nb, keys
+
+
+# --- exercises and their solutions -------------------------------------------------------
+
+_EXERCISE = re.compile(r"^###\s+Exercise\s+(\d\d\.\d+)\b")
+_SOLUTION = re.compile(r"^##\s+Solution\s+(\d\d\.\d+)\b[^\n]*\n?")
+_HEADING = re.compile(r"^#{1,6}\s")
+
+
+def solution_parts(sol: nbformat.NotebookNode) -> dict[str, list[nbformat.NotebookNode]]:
+    """The cells of each "## Solution NN.k" section of a solutions notebook, by id."""
+    parts: dict[str, list[nbformat.NotebookNode]] = {}
+    current = None
+    for cell in sol.cells:
+        m = _SOLUTION.match(cell.source) if cell.cell_type == "markdown" else None
+        if m:
+            current = m.group(1)
+            parts[current] = [cell]
+        elif current is not None:
+            parts[current].append(cell)
+    return parts
+
+
+def _text_outputs(cell: nbformat.NotebookNode) -> str:
+    text = []
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream" and out.get("name") == "stdout":
+            text.append(out.get("text", ""))
+        elif "text/plain" in out.get("data", {}) and not any(
+            k.startswith("image/") for k in out.get("data", {})
+        ):
+            text.append(out["data"]["text/plain"] + "\n")
+    return "".join(text).rstrip("\n")
+
+
+def solution_cells(id: str, cells: list[nbformat.NotebookNode]) -> list[nbformat.NotebookNode]:
+    """One solution as the site shows it: a collapsed dropdown holding its text, its code and
+    the code's printed output; a code cell with a figure follows, itself collapsed."""
+    title = _SOLUTION.match(cells[0].source).group(0).strip().lstrip("#").strip()
+    body, figures = [], []
+    for i, cell in enumerate(cells):
+        if cell.cell_type == "markdown":
+            source = _SOLUTION.sub("", cell.source, count=1) if i == 0 else cell.source
+            if any(_HEADING.match(line) for line in source.splitlines()):
+                raise ValueError(f"solution {id}: a heading inside a solution cannot go in a "
+                                 f"dropdown; use bold text")
+            body.append(source.strip())
+        elif cell.cell_type == "code":
+            body.append(f"```python\n{strip_test_markers(cell.source).strip()}\n```")
+            printed = _text_outputs(cell)
+            if printed:
+                body.append(f"```text\n{printed}\n```")
+            if any(k.startswith("image/") for out in cell.get("outputs", [])
+                   for k in out.get("data", {})):
+                fig = copy.deepcopy(cell)
+                fig.metadata["tags"] = ["hide-input"]
+                figures.append(fig)
+    drop = nbformat.v4.new_markdown_cell(
+        f"::::{{admonition}} {title}\n:class: dropdown\n\n" + "\n\n".join(b for b in body if b)
+        + "\n::::"
+    )
+    drop.id = f"solution-{id.replace('.', '-')}"
+    for k, fig in enumerate(figures):
+        fig.id = f"solution-{id.replace('.', '-')}-figure-{k}"
+    return [drop, *figures]
+
+
+def with_solutions(
+    nb: nbformat.NotebookNode, sol: nbformat.NotebookNode
+) -> nbformat.NotebookNode:
+    """``nb`` with each exercise followed by its solution (:func:`solution_cells`) and the
+    check outputs ("not answered yet") of its exercise cells removed."""
+    parts = solution_parts(sol)
+    cells, current, seen = [], None, set()
+
+    def close() -> None:
+        if current is not None:
+            if current not in parts:
+                raise ValueError(f"exercise {current} has no '## Solution {current}' section")
+            cells.extend(solution_cells(current, parts[current]))
+            seen.add(current)
+
+    for cell in nb.cells:
+        m = _EXERCISE.match(cell.source) if cell.cell_type == "markdown" else None
+        if m or (cell.cell_type == "markdown" and _HEADING.match(cell.source)) or \
+                cell.metadata.get("course_nav"):
+            close()
+            current = m.group(1) if m else None
+        if cell.cell_type == "code" and "check(" in cell.source:
+            cell.outputs = []
+            cell.execution_count = None
+        cells.append(cell)
+    close()
+    extra = sorted(set(parts) - seen)
+    if extra:
+        raise ValueError(f"solutions {extra} answer no exercise of the notebook")
+    nb.cells = cells
+    return nb
 
 
 # --- the landing page --------------------------------------------------------------------------
@@ -522,6 +631,18 @@ def load_config(root: Path = ROOT) -> dict:
     return yaml.safe_load((root / "docs" / "_config.yml").read_text(encoding="utf-8"))
 
 
+def solutions_path(notebook: Path) -> Path:
+    """``notebooks/solutions/<name>``: the solutions notebook of ``notebook``."""
+    return notebook.parent / "solutions" / notebook.name
+
+
+def _chapter(e: Entry, root: Path) -> dict:
+    chapter: dict = {"file": e.path.with_suffix("").as_posix()}
+    if (root / solutions_path(e.path)).exists():
+        chapter["sections"] = [{"file": solutions_path(e.path).with_suffix("").as_posix()}]
+    return chapter
+
+
 def prepare_source(src: Path, root: Path = ROOT, cache: Path | None = None) -> list[Path]:
     """Assemble the Jupyter Book source tree in ``src`` (emptied first); returns the notebooks."""
     entries = course(root)
@@ -548,15 +669,22 @@ def prepare_source(src: Path, root: Path = ROOT, cache: Path | None = None) -> l
     toc = {
         "format": "jb-book",
         "root": "index",
-        "chapters": [{"file": e.path.with_suffix("").as_posix()} for e in entries]
+        "chapters": [_chapter(e, root) for e in entries]
         + [{"file": f"notebooks/{page.stem}"} for page in extra]
         + [{"file": "references"}],
     }
     (src / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False), encoding="utf-8")
     for e in entries:
         nb = nbformat.read(root / e.path, as_version=4)
-        page, _ = site_notebook(nb, launch_links(url, branch, e.path.as_posix()))
+        sol_path = solutions_path(e.path)
+        sol = nbformat.read(root / sol_path, as_version=4) if (root / sol_path).exists() else None
+        page, _ = site_notebook(nb, launch_links(url, branch, e.path.as_posix()), solutions=sol)
         nbformat.write(page, src / e.path)
+        if sol is not None:
+            (src / sol_path).parent.mkdir(exist_ok=True)
+            sol_page, _ = site_notebook(sol, launch_links(url, branch, sol_path.as_posix()),
+                                        references="../../references.html")
+            nbformat.write(sol_page, src / sol_path)
     tarball = html_manager(cache or root / "build" / "site-cache")
     _copy_widget_js(tarball, src / "_static" / "widgets")
     return [src / e.path for e in entries]
@@ -582,10 +710,11 @@ def finish(out: Path, root: Path = ROOT) -> dict[str, int]:
     """
     done = {"originals": 0, "no_mathjax": 0, "pages": 0}
     for e in course(root):
-        target = out / "_sources" / e.path
-        if target.parent.is_dir():
-            shutil.copy(root / e.path, target)
-            done["originals"] += 1
+        for path in (e.path, solutions_path(e.path)):
+            target = out / "_sources" / path
+            if target.parent.is_dir() and (root / path).exists():
+                shutil.copy(root / path, target)
+                done["originals"] += 1
     for page in out.rglob("*.html"):
         if "_static" in page.relative_to(out).parts:
             continue
