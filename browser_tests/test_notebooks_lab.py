@@ -220,3 +220,33 @@ def test_course_links_in_jupyterlab(lab, page):
         f"() => {{ const w = window.jupyterapp.shell.currentWidget;"
         f" return w && w.context && w.context.path === 'notebooks/{third.name}'; }}",
         timeout=60_000)
+
+
+SCROLL_TO_EXERCISES = r"""async () => {
+    const nb = window.jupyterapp.shell.currentWidget.content;
+    const i = nb.widgets.findIndex(
+        c => c.model.sharedModel.getSource().startsWith('## Exercises'));
+    if (i < 0) return -1;
+    await nb.scrollToItem(i, 'start');
+    return i; }"""
+
+
+def test_solutions_links_in_jupyterlab(lab, page):
+    """A notebook's Exercises section links its solutions notebook, which opens in
+    JupyterLab, and the solutions notebook's first line links back to the notebook."""
+    second = harness.NOTEBOOKS[1]
+    harness.open_notebook(page, lab, second)
+    assert page.evaluate(SCROLL_TO_EXERCISES) >= 0, f"{second.name} has no Exercises section"
+    link = page.locator(f".jp-RenderedMarkdown a[href='solutions/{second.name}']").first
+    link.wait_for(timeout=30_000)
+    link.click()
+    page.wait_for_function(
+        f"() => {{ const w = window.jupyterapp.shell.currentWidget;"
+        f" return w && w.context && w.context.path === 'notebooks/solutions/{second.name}'"
+        f" && w.node.querySelector('.jp-RenderedMarkdown a'); }}", timeout=60_000)
+    back = page.locator(".jp-MainAreaWidget:visible .jp-Notebook .jp-MarkdownCell").first
+    back.locator(f"a[href='../{second.name}']").click()
+    page.wait_for_function(
+        f"() => {{ const w = window.jupyterapp.shell.currentWidget;"
+        f" return w && w.context && w.context.path === 'notebooks/{second.name}'; }}",
+        timeout=60_000)
