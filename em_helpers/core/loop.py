@@ -416,7 +416,8 @@ def convergence_rate(path: EMResult | np.ndarray) -> float:
     :math:`s_t = \\lVert\\theta^{(t+1)} - \\theta^{(t)}\\rVert` satisfy
     :math:`s_{t+1}/s_t \\to \\rho`, EM's rate: the largest eigenvalue of
     :math:`DM`, the largest fraction of missing information. The estimate is the median
-    of those ratios over the second half of the steps that are still well above round-off (:math:`s_t > 10^{-13}(1+\\lVert\\theta\\rVert)`).
+    of those ratios over the second half of the steps that are still well above round-off
+    (:math:`s_t > 10^{-13}(1+\\lVert\\theta\\rVert)`).
 
     Parameters
     ----------
