@@ -11,10 +11,12 @@ its figure) fails the item, listing the control values; so does a defect the exp
 recorded while the notebook ran (:attr:`em_helpers.Explorer.defects`), and text smaller
 than ``MIN_TEXT_PX`` in the figure (:meth:`em_helpers.Explorer.smallest_text_px`). A failure there
 fails the run like a failing cell, and each notebook is executed once, not twice.
+Solutions notebooks (``notebooks/solutions/``) have no explorer and get no sweep.
 Registered by the repository's ``conftest.py``.
 """
 
 from collections import defaultdict
+from pathlib import Path
 
 import nbformat
 
@@ -57,6 +59,8 @@ def pytest_collection_modifyitems(session, config, items):
         last_cell = isinstance(item, IPyNbCell) and (
             i + 1 == len(items) or items[i + 1].parent is not item.parent
         )
+        if last_cell and "solutions" in Path(str(item.parent.path)).parts:
+            continue  # a solutions notebook has no explorer of its own
         if last_cell:
             extended.append(
                 IPyNbCell.from_parent(
