@@ -1,0 +1,375 @@
+"""Checks for the exercises of notebook 06 (when EM is slow: Hasselblad's Poisson mixture).
+
+- 06.1 predict how many plain EM iterations cut the error a millionfold (a number);
+- 06.2 a setting of the explorer where plain EM hits its cap and SQUAREM does not (its
+  controls);
+- 06.3 Aitken's Δ² extrapolation of a sequence, coordinate by coordinate, safe where the
+  sequence has reached its limit (a function);
+- 06.4 a stopping rule's estimate of the distance to the MLE from the rate (a function);
+- 06.5 one SQUAREM cycle: S3 step length, clamp, stabilising EM step (a function).
+
+References are computed here: the rate as the largest eigenvalue of the EM map's Jacobian
+at the MLE (central differences of :class:`~em_helpers.models.poisson_mixture.PoissonMixture`'s
+map, the MLE from a SQUAREM run), Aitken's limit and SQUAREM's step on sequences and linear
+maps whose limits are known exactly, the actual error along a run of EM, and the explorer's
+behaviour from runs of :func:`em_helpers.run_em` on the explorer's data.
+"""
+
+from __future__ import annotations
+
+import warnings
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from ..core.loop import run_em
+from ..core.stopping import ConvergenceWarning
+from ..models.examples import TwoGaussians, simulate_gaussians
+from ..models.poisson_mixture import HASSELBLAD, PoissonMixture
+from .base import Wrong, as_array, call, compare, exercise
+from .nb01 import settings_of
+
+__all__ = [
+    "aitken_reference",
+    "em_path",
+    "explorer_runs",
+    "hasselblad_mle",
+    "hasselblad_rate",
+    "squarem_reference",
+]
+
+MODEL = PoissonMixture(HASSELBLAD)
+START = np.array([0.5, 1.0, 3.0])
+
+
+def _em_map(theta: np.ndarray) -> np.ndarray:
+    return MODEL.m_step(MODEL.e_step(np.asarray(theta, dtype=float)))
+
+
+@lru_cache(maxsize=1)
+def hasselblad_mle() -> np.ndarray:
+    """θ̂ for Hasselblad's data from (0.5, 1, 3): SQUAREM to a tolerance of 1e-13."""
+    res = run_em(MODEL.e_step, MODEL.m_step, START, loglik=MODEL.loglik, tol=1e-13,
+                 accelerate="squarem", valid=MODEL.valid, max_iter=500)
+    return res.theta.copy()
+
+
+@lru_cache(maxsize=1)
+def hasselblad_rate() -> float:
+    """EM's rate: the largest eigenvalue of DM at θ̂, by central differences of the map."""
+    theta = hasselblad_mle()
+    h = 1e-5 * np.abs(theta)
+    jac = np.column_stack([(_em_map(theta + h[j] * e) - _em_map(theta - h[j] * e)) / (2 * h[j])
+                           for j, e in enumerate(np.eye(3))])
+    return float(np.max(np.real(np.linalg.eigvals(jac))))
+
+
+@lru_cache(maxsize=1)
+def em_path(n: int = 2000) -> np.ndarray:
+    """The plain EM path θ^(0..n) from (0.5, 1, 3), shape (n + 1, 3)."""
+    path = np.empty((n + 1, 3))
+    path[0] = START
+    for t in range(n):
+        path[t + 1] = _em_map(path[t])
+    path.flags.writeable = False
+    return path
+
+
+# --- 06.1 -------------------------------------------------------------------------------
+
+
+@exercise("06.1", wrong=[lambda: 6 / (1 - 0.9957),   # log10 where ln is needed
+                         lambda: 3 * 530,            # the gap in l: rate rho^2
+                         lambda: 6 * 230,            # the error/step ratio, per digit
+                         lambda: 1e6 * 0.9957])
+def _iterations(answer: Any) -> str:
+    rho = hasselblad_rate()
+    want = np.log(1e6) / -np.log(rho)
+    got = float(as_array(answer, (), "your number of iterations"))
+    if got < 1:
+        raise Wrong("an iteration count is at least 1")
+    compare(got, want, rtol=0.05, what="your number of iterations")
+    return ("right: t = ln(10^6) / (-ln ρ) ≈ ln(10^6) / (1 - ρ): one digit per "
+            "-1/log10(ρ) iterations, six digits six times that.")
+
+
+# --- 06.3 -------------------------------------------------------------------------------
+
+
+def aitken_reference(x: np.ndarray) -> np.ndarray:
+    """x_t - (Δx_t)² / Δ²x_t along axis 0, for t = 0 .. T-2; x_{t+2} where Δ²x_t = 0."""
+    x = np.asarray(x, dtype=float)
+    d1, d2 = x[1:-1] - x[:-2], x[2:] - 2 * x[1:-1] + x[:-2]
+    zero = d2 == 0
+    return np.where(zero, x[2:], x[:-2] - d1**2 / np.where(zero, 1.0, d2))
+
+
+def _aitken_wrong_unguarded() -> Any:  # the notebook's formula as it stands: 0/0 = nan
+    def f(x):
+        x = np.asarray(x, dtype=float)
+        d1, d2 = x[1:-1] - x[:-2], x[2:] - 2 * x[1:-1] + x[:-2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return x[:-2] - d1**2 / d2
+    return f
+
+
+def _aitken_wrong_sign() -> Any:
+    def f(x):
+        x = np.asarray(x, dtype=float)
+        d1, d2 = x[1:-1] - x[:-2], x[2:] - 2 * x[1:-1] + x[:-2]
+        return x[:-2] + d1**2 / d2
+    return f
+
+
+def _aitken_wrong_anchor() -> Any:  # subtracts x_t's correction from x_{t+2}
+    def f(x):
+        x = np.asarray(x, dtype=float)
+        d1, d2 = x[1:-1] - x[:-2], x[2:] - 2 * x[1:-1] + x[:-2]
+        return x[2:] - d1**2 / d2
+    return f
+
+
+def _aitken_wrong_second_difference() -> Any:  # x_{t+2} - x_t in the denominator
+    def f(x):
+        x = np.asarray(x, dtype=float)
+        return x[:-2] - (x[1:-1] - x[:-2]) ** 2 / (x[2:] - x[:-2])
+    return f
+
+
+def _aitken_wrong_1d_only() -> Any:  # flattens a (T+1, p) path
+    def f(x):
+        return aitken_reference(np.asarray(x, dtype=float).ravel())
+    return f
+
+
+@exercise("06.3", wrong=[_aitken_wrong_unguarded, _aitken_wrong_sign, _aitken_wrong_anchor,
+                         _aitken_wrong_second_difference, _aitken_wrong_1d_only])
+def _aitken(answer: Any) -> str:
+    t = np.arange(12.0)
+    for limit, c, rho in [(2.0, 1.0, 0.5), (-1.0, 3.0, 0.99), (0.3, -0.2, -0.6),
+                          (5.0, 1e-3, 0.9)]:
+        x = limit + c * rho**t
+        got = as_array(call(answer, x, name="aitken"), (10,),
+                       f"aitken(x) for x_t = {limit:g} + {c:g}·({rho:g})^t, t = 0..11")
+        if not np.allclose(got, limit, rtol=1e-8, atol=1e-10):
+            raise Wrong(f"on the geometric sequence x_t = {limit:g} + {c:g}·({rho:g})^t "
+                        f"your extrapolation is not the limit {limit:g}: three terms of a "
+                        f"geometric sequence determine it exactly")
+    # a sequence that reaches its limit exactly (a direction with rate 0): Δx = Δ²x = 0
+    x = np.array([3.0, 1.0, 2.5, 2.0, 2.0, 2.0, 2.0])
+    got = np.asarray(call(answer, x, name="aitken"), dtype=float)
+    if got.shape != (5,):
+        raise Wrong(f"aitken(x) for x of length 7 should have length 5, got shape "
+                    f"{got.shape}")
+    if not np.all(np.isfinite(got)):
+        raise Wrong("aitken(x) is not finite where the sequence has reached its limit "
+                    "(Δx_t = Δ²x_t = 0): there, return the newest term x_{t+2}")
+    compare(got, aitken_reference(x), rtol=1e-10, atol=1e-12,
+            what="aitken(x) for x = (3, 1, 2.5, 2, 2, 2, 2)")
+    path = em_path()[:301]
+    got = as_array(call(answer, path, name="aitken"), (299, 3),
+                   "aitken(path) for the EM path of shape (301, 3)")
+    compare(got, aitken_reference(path), rtol=1e-8, atol=1e-12,
+            what="aitken(path) on the EM path")
+    theta_hat = hasselblad_mle()
+    e_em = np.abs(path[-1] - theta_hat).max()
+    e_ait = np.abs(got[-1] - theta_hat).max()
+    return (f"right: exact on geometric sequences; on the EM path at t = 298 the "
+            f"extrapolation is {e_em / e_ait:.0f} times closer to θ̂ than θ^(300).")
+
+
+# --- 06.4 -------------------------------------------------------------------------------
+
+
+def _linear_path(rates: list[float], coefs: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """θ̂ + Σ_j coefs_j ρ_j^t v_j for an orthonormal basis v (seeded), and θ̂."""
+    rng = np.random.default_rng(6)
+    basis, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    theta_hat = np.array([0.4, 1.3, 2.7])
+    t = np.arange(n + 1.0)[:, None]
+    path = theta_hat + sum(c * np.asarray(r) ** t * basis[:, j]
+                           for j, (r, c) in enumerate(zip(rates, coefs, strict=True)))
+    return path, theta_hat
+
+
+def _estimate_wrong_step() -> Any:
+    return lambda thetas: float(np.linalg.norm(np.diff(thetas, axis=0)[-1]))
+
+
+def _estimate_wrong_one_over() -> Any:  # 1/(1 - ρ): the error before the last step
+    def f(thetas):
+        s = np.linalg.norm(np.diff(thetas, axis=0), axis=1)
+        rho = s[-1] / s[-2]
+        return float(s[-1] / (1 - rho))
+    return f
+
+
+def _estimate_wrong_first_steps() -> Any:  # the rate from the first two steps
+    def f(thetas):
+        s = np.linalg.norm(np.diff(thetas, axis=0), axis=1)
+        rho = s[1] / s[0]
+        return float(rho / (1 - rho) * s[-1])
+    return f
+
+
+@exercise("06.4", wrong=[_estimate_wrong_step, _estimate_wrong_one_over,
+                         _estimate_wrong_first_steps])
+def _estimate(answer: Any) -> str:
+    for rho, n in [(0.5, 12), (0.9, 30), (0.99, 50)]:
+        path, theta_hat = _linear_path([rho], [0.8], n)
+        got = as_array(call(answer, path, name="estimated_error"), (),
+                       f"estimated_error on a path of shape {path.shape}")
+        want = np.linalg.norm(path[-1] - theta_hat)
+        compare(got, want, rtol=1e-6,
+                what=f"your estimate on a path θ̂ + c ρ^t v with one rate ρ = {rho}")
+    path, theta_hat = _linear_path([0.8, 0.3, 0.0], [1.0, 1.0, 1.0], 40)
+    compare(as_array(call(answer, path, name="estimated_error"), (), "your estimate"),
+            np.linalg.norm(path[-1] - theta_hat), rtol=1e-4,
+            what="your estimate on a path with rates 0.8, 0.3 and 0, after 40 steps")
+    full, theta_hat = em_path(), hasselblad_mle()
+    for t in (1000, 2000):
+        got = as_array(call(answer, full[: t + 1], name="estimated_error"), (),
+                       f"estimated_error on the EM path θ^(0..{t})")
+        compare(got, np.linalg.norm(full[t] - theta_hat), rtol=0.05,
+                what=f"your estimate of ‖θ^({t}) − θ̂‖ on Hasselblad's EM path")
+    return ("right: exact when one rate remains, and within 5% of the actual error on "
+            "Hasselblad's path, where the step is 230 times smaller than the error.")
+
+
+# --- 06.5 -------------------------------------------------------------------------------
+
+
+def squarem_reference(em_map: Any, theta: np.ndarray) -> np.ndarray:
+    """One S3 cycle: two EM steps, α = -‖r‖/‖v‖ clamped to ≤ -1, jump, one EM step."""
+    theta = np.asarray(theta, dtype=float)
+    t1 = np.asarray(em_map(theta), dtype=float)
+    t2 = np.asarray(em_map(t1), dtype=float)
+    r, v = t1 - theta, t2 - 2 * t1 + theta
+    alpha = min(-np.linalg.norm(r) / np.linalg.norm(v), -1.0)
+    return np.asarray(em_map(theta - 2 * alpha * r + alpha**2 * v), dtype=float)
+
+
+def _linear_map(rates: list[float]) -> tuple[Any, np.ndarray]:
+    rng = np.random.default_rng(4)
+    basis, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    a = basis @ np.diag(rates) @ basis.T
+    fixed = np.array([0.4, 1.3, 2.7])
+    return (lambda th: fixed + a @ (np.asarray(th, dtype=float) - fixed)), fixed
+
+
+def _squarem_wrong_no_clamp() -> Any:
+    def f(em_map, theta):
+        t1 = em_map(theta)
+        t2 = em_map(t1)
+        r, v = t1 - theta, t2 - 2 * t1 + theta
+        alpha = -np.linalg.norm(r) / np.linalg.norm(v)
+        return em_map(theta - 2 * alpha * r + alpha**2 * v)
+    return f
+
+
+def _squarem_wrong_sign() -> Any:
+    def f(em_map, theta):
+        t1 = em_map(theta)
+        t2 = em_map(t1)
+        r, v = t1 - theta, t2 - 2 * t1 + theta
+        alpha = max(np.linalg.norm(r) / np.linalg.norm(v), 1.0)
+        return em_map(theta - 2 * alpha * r + alpha**2 * v)
+    return f
+
+
+def _squarem_wrong_no_stabilising() -> Any:
+    def f(em_map, theta):
+        t1 = em_map(theta)
+        t2 = em_map(t1)
+        r, v = t1 - theta, t2 - 2 * t1 + theta
+        alpha = min(-np.linalg.norm(r) / np.linalg.norm(v), -1.0)
+        return theta - 2 * alpha * r + alpha**2 * v
+    return f
+
+
+def _squarem_wrong_v() -> Any:  # v = θ2 − θ1: the second step instead of its change
+    def f(em_map, theta):
+        t1 = em_map(theta)
+        t2 = em_map(t1)
+        r, v = t1 - theta, t2 - t1
+        alpha = min(-np.linalg.norm(r) / np.linalg.norm(v), -1.0)
+        return em_map(theta - 2 * alpha * r + alpha**2 * v)
+    return f
+
+
+@exercise("06.5", wrong=[_squarem_wrong_no_clamp, _squarem_wrong_sign,
+                         _squarem_wrong_no_stabilising, _squarem_wrong_v])
+def _squarem(answer: Any) -> str:
+    start = np.array([0.9, 0.2, 3.5])
+    for rho in (0.5, 0.95):
+        em_map, fixed = _linear_map([rho] * 3)
+        got = as_array(call(answer, em_map, start.copy(), name="squarem_step"), (3,),
+                       "squarem_step(em_map, theta)")
+        if not np.allclose(got, fixed, rtol=1e-8, atol=1e-10):
+            raise Wrong(f"for a linear map with the single rate {rho}, one SQUAREM cycle "
+                        f"must land on its fixed point; yours does not")
+    cases = [("a linear map with rate -0.5, where ‖r‖ < ‖v‖", *_linear_map([-0.5] * 3)),
+             ("a linear map with rates 0.9, 0.5, 0.1", *_linear_map([0.9, 0.5, 0.1]))]
+    for what, em_map, _ in cases:
+        got = as_array(call(answer, em_map, start.copy(), name="squarem_step"), (3,),
+                       f"squarem_step on {what}")
+        compare(got, squarem_reference(em_map, start), rtol=1e-8, atol=1e-12,
+                what=f"squarem_step on {what}")
+    theta_hat = hasselblad_mle()
+    for t in (10, 200):
+        theta = em_path()[t].copy()
+        got = as_array(call(answer, _em_map, theta.copy(), name="squarem_step"), (3,),
+                       f"squarem_step on Hasselblad's EM map from θ^({t})")
+        if not MODEL.valid(got):
+            raise Wrong(f"from θ^({t}) on Hasselblad's data your cycle leaves the "
+                        f"parameter space")
+        compare(got, squarem_reference(_em_map, theta), rtol=1e-8, atol=1e-12,
+                what=f"squarem_step on Hasselblad's EM map from θ^({t})")
+    theta = em_path()[200]
+    gain = (np.abs(theta - theta_hat).max()
+            / np.abs(squarem_reference(_em_map, theta) - theta_hat).max())
+    return (f"right: exact on one-rate linear maps, clamped where ‖r‖ < ‖v‖; from "
+            f"θ^(200) one cycle (3 evaluations) cuts the error {gain:.0f}-fold.")
+
+
+# --- 06.2 -------------------------------------------------------------------------------
+
+MAX_EVALS = 450  # the explorer's cap
+
+
+@lru_cache(maxsize=64)
+def explorer_runs(separation: float) -> tuple[bool, int, bool, int]:
+    """(plain EM converged, its evaluations, SQUAREM converged, its evaluations), with the
+    explorer's data, start, tolerances and caps."""
+    gauss = TwoGaussians(x=simulate_gaussians(0.0, separation, 0.35, 1.0, 400, seed=11))
+    theta0 = np.array([-1.0, separation + 1.0, 0.5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fast = run_em(gauss.e_step, gauss.m_step, theta0, tol=1e-12, accelerate="squarem",
+                      valid=gauss.valid, max_iter=MAX_EVALS // 3)
+        plain = run_em(gauss.e_step, gauss.m_step, theta0, tol=1e-10, max_iter=MAX_EVALS)
+    return plain.converged, plain.n_evals, fast.converged, fast.n_evals
+
+
+def _capped(answer: Any) -> str:
+    s = settings_of(answer, ("separation", "method"))
+    sep = round(float(s["separation"]), 1)
+    if not 0.5 <= sep <= 4.0:
+        raise Wrong(f"μ₂ − μ₁ = {sep:g} is outside the slider's range [0.5, 4]")
+    if s["method"] != "SQUAREM":
+        raise Wrong("choose the method SQUAREM: the behaviour asked for is SQUAREM's")
+    plain_ok, plain_n, fast_ok, fast_n = explorer_runs(sep)
+    if plain_ok:
+        raise Wrong(f"at μ₂ − μ₁ = {sep:g} plain EM converges within the cap "
+                    f"({plain_n} evaluations): move the means closer")
+    if not fast_ok or fast_n > 100:
+        raise Wrong(f"at μ₂ − μ₁ = {sep:g} SQUAREM does not converge within 100 "
+                    f"evaluations: the means are too close even for it")
+    return (f"right: plain EM stops at its cap of {MAX_EVALS} evaluations, SQUAREM "
+            f"converges in {fast_n}.")
+
+
+exercise("06.2", wrong=[lambda: {"separation": 3.0, "method": "SQUAREM"},
+                        lambda: {"separation": 1.5, "method": "fixed_point del2"},
+                        lambda: {"separation": 0.5, "method": "SQUAREM"}])(_capped)
