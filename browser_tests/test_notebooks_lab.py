@@ -237,7 +237,8 @@ def test_solutions_links_in_jupyterlab(lab, page):
     second = harness.NOTEBOOKS[1]
     harness.open_notebook(page, lab, second)
     assert page.evaluate(SCROLL_TO_EXERCISES) >= 0, f"{second.name} has no Exercises section"
-    link = page.locator(f".jp-RenderedMarkdown a[href='solutions/{second.name}']").first
+    link = page.locator(".jp-MainAreaWidget:visible .jp-RenderedMarkdown a",
+                        has_text=f"solutions/{second.name}").first
     link.wait_for(timeout=30_000)
     link.click()
     page.wait_for_function(
@@ -245,7 +246,7 @@ def test_solutions_links_in_jupyterlab(lab, page):
         f" return w && w.context && w.context.path === 'notebooks/solutions/{second.name}'"
         f" && w.node.querySelector('.jp-RenderedMarkdown a'); }}", timeout=60_000)
     back = page.locator(".jp-MainAreaWidget:visible .jp-Notebook .jp-MarkdownCell").first
-    back.locator(f"a[href='../{second.name}']").click()
+    back.locator("a", has_text="back to the notebook").click()
     page.wait_for_function(
         f"() => {{ const w = window.jupyterapp.shell.currentWidget;"
         f" return w && w.context && w.context.path === 'notebooks/{second.name}'; }}",
