@@ -122,6 +122,7 @@ def test_the_check_rejects_every_wrong_answer(id):
         assert isinstance(feedback, Feedback)
         assert not feedback.passed, f"{id} accepted wrong answer #{k}: {feedback}"
         assert feedback.answered, f"{id}: wrong answer #{k} read as unanswered: {feedback}"
+        assert not feedback.error, f"{id}: the check broke on wrong answer #{k}: {feedback}"
         assert feedback.message
 
 
@@ -162,12 +163,53 @@ def test_bad_ids_and_registrations_fail_clearly():
         exercise("01.1", wrong=[lambda: 0])(lambda answer: "")
 
 
+def test_odd_answers_get_a_message_never_a_traceback():
+    odd = ["0.4", b"0.4", 10**400, 0.4 + 0.3j, [1, [2, 3]], {"a": 1}, lambda: 1,
+           lambda *a: "text", lambda *a: [np.nan], object()]
+    for id in EXERCISES:
+        for answer in odd:
+            feedback = check(id, answer)  # must not raise
+            assert not feedback.passed, f"{id} accepted {answer!r}"
+
+
+def test_settings_are_checked_against_the_sliders():
+    from em_helpers.exercises.base import settings_of
+
+    ranges = {"k": (1, 10), "c": (0.0, 20.0), "mode": {"a", "b"}}
+    good = {"k": 3, "c": 2.5, "mode": "a"}
+    assert settings_of(good, ranges, ranges) == good
+    for bad in ({"k": 0}, {"k": 2.5}, {"k": "one"}, {"c": np.inf}, {"mode": "z"},
+                {"mode": ["a"]}, {"k": None}):
+        with pytest.raises(Wrong):
+            settings_of({**good, **bad}, ranges, ranges)
+    with pytest.raises(Wrong, match="explorer itself"):
+        settings_of(lambda: good, ranges)
+
+    class Slider:
+        def __init__(self, value):
+            self.value = value
+
+    assert settings_of({k: Slider(v) for k, v in good.items()}, ranges, ranges) == good
+
+
 def test_the_diagnoses_never_give_the_value_away():
     with pytest.raises(Wrong) as err:
         compare(0.41, 0.4, rtol=1e-3, what="x")
-    assert "too large" in str(err.value) and "0.4" not in str(err.value).replace("0.41", "")
+    assert "close but not within" in str(err.value)  # no direction to bisect on
+    with pytest.raises(Wrong) as err:
+        compare(0.6, 0.4, rtol=1e-3, what="x")
+    assert "too large (off by less than 100%)" in str(err.value)
     with pytest.raises(Wrong, match="wrong shape"):
         as_array([1, 2], (3,))
+    assert as_array([[1.0], [2.0]], (2,)).shape == (2,)  # a column where a vector is asked
+    assert as_array([0.5], ()).shape == ()
+    with pytest.raises(Wrong, match="wrong shape"):
+        as_array(np.ones((2, 3)), (3, 2))  # never a silent transpose
+    for text in ("0.5", b"0.5"):
+        with pytest.raises(Wrong, match="numbers"):
+            as_array(text, ())
+    with pytest.raises(Wrong, match="complex"):
+        as_array(0.5 + 1j, ())
     with pytest.raises(Wrong, match="not finite"):
         as_array([1, np.nan], (2,))
     with pytest.raises(Wrong, match="raised KeyError"):

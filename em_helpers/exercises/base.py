@@ -25,6 +25,7 @@ import importlib
 import math
 import pkgutil
 import re
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,7 @@ __all__ = [
     "exercise",
     "exercises",
     "get",
+    "settings_of",
 ]
 
 #: What an unanswered placeholder looks like: ``...`` or ``None``.
@@ -79,6 +81,9 @@ class Feedback:
     passed: bool
     message: str
     answered: bool = True
+    #: The check itself failed on this answer (an exception it did not turn into a
+    #: diagnosis): the reader still gets a plain message; the tests treat it as a defect.
+    error: bool = False
 
     def __bool__(self) -> bool:
         return self.passed
@@ -186,11 +191,19 @@ def check(id: str, answer: Any) -> Feedback:
     if _unanswered(answer):
         return Feedback(id, False, "not answered yet: replace the `...` with your answer.", False)
     try:
-        message = ex.checker(answer)
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")  # a reader's nan or overflow is diagnosed, not warned
+            message = ex.checker(answer)
     except NotAnswered as exc:
         return Feedback(id, False, str(exc), False)
     except Wrong as exc:
         return Feedback(id, False, str(exc))
+    except Exception as exc:  # never a traceback for an answer of an unexpected kind
+        return Feedback(
+            id, False,
+            f"your answer could not be checked ({type(exc).__name__}: {exc}); is it the kind "
+            "of answer the exercise asks for?", error=True,
+        )
     return Feedback(id, True, message)
 
 
@@ -229,10 +242,22 @@ def as_array(
     """``value`` as a finite float array of ``shape``, or a :class:`Wrong` saying why not."""
     if _unanswered(value):
         raise NotAnswered("not answered yet: replace the `...` with your answer.")
+    if isinstance(value, (str, bytes)):
+        raise Wrong(f"{what} should be numbers, got the text {value!r}")
     try:
-        arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        raise Wrong(f"{what} should be numbers, got {type(value).__name__}") from None
+        raw = np.asarray(value)
+        if np.iscomplexobj(raw):
+            if np.any(np.imag(raw) != 0):
+                raise Wrong(f"{what} has complex values: it should be real")
+            raw = np.real(raw)
+        if raw.dtype.kind in "US":  # text
+            raise TypeError
+        arr = np.asarray(raw, dtype=float)
+    except (TypeError, ValueError, OverflowError):
+        raise Wrong(f"{what} should be (finite) numbers, got {type(value).__name__}") from None
+    if shape is not None and arr.shape != tuple(shape) and arr.size == math.prod(shape) \
+            and np.squeeze(arr).shape == tuple(n for n in shape if n != 1):
+        arr = arr.reshape(shape)  # a column (n, 1) or a (1,) array where a number is asked
     if shape is not None and arr.shape != tuple(shape):
         want = "a single number" if shape == () else f"shape {tuple(shape)}"
         raise Wrong(f"{what} has the wrong shape: expected {want}, got shape {arr.shape}")
@@ -247,7 +272,9 @@ def compare(
     """Raise :class:`Wrong` unless ``got`` agrees with ``want`` to ``rtol``/``atol``.
 
     The message gives the direction and a coarse band of the error (``too large (off by
-    less than 25%)``), never ``want`` itself or anything it could be recovered from.
+    less than 25%)``) when the answer is more than 5% off, and only "close but not within
+    the tolerance" nearer than that: never ``want`` itself, and no direction that would
+    let a reader bisect their way to it.
     """
     want = np.asarray(want, dtype=float)
     got = as_array(got, want.shape, what)
@@ -259,9 +286,57 @@ def compare(
     g, w = got.reshape(-1)[i], want.reshape(-1)[i]
     entry = [int(j) for j in np.unravel_index(i, want.shape)]
     where = "" if want.ndim == 0 else f" (entry {entry})"
-    side = "too large" if g > w else "too small"
     rel = abs(g - w) / abs(w) if w != 0 else math.inf
+    if 100 * rel < _BANDS[1]:  # close: no direction, or bisection would find the value
+        raise Wrong(f"{what}{where} is close but not within the tolerance")
     # a coarse band, so that the message never gives the value away (got - error = want)
-    size = next((f" (off by less than {b:g}%)" for b in _BANDS if 100 * rel < b),
+    side = "too large" if g > w else "too small"
+    size = next((f" (off by less than {b:g}%)" for b in _BANDS[2:] if 100 * rel < b),
                 " (far off)")
     raise Wrong(f"{what}{where} is {side}{size}")
+
+
+def settings_of(
+    answer: Any, names: Iterable[str], ranges: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The settings an explorer exercise is answered with, checked against the sliders.
+
+    ``answer`` is the explorer itself (its ``values()``), a dict of values, or a dict of
+    the widgets (their ``.value``). ``ranges`` maps a name to ``(lo, hi)`` (inclusive; two
+    ints: a whole number is required) or to a set of allowed values: a value the explorer
+    cannot take is a :class:`Wrong`, as is a missing name or an answer of another kind.
+    """
+    names = tuple(names)
+    if isinstance(answer, dict):
+        values = answer
+    elif hasattr(answer, "controls") and callable(getattr(answer, "values", None)):
+        values = answer.values()  # an Explorer
+    else:
+        raise Wrong(f"give the explorer itself or a dict of its settings {list(names)}, "
+                    f"got {type(answer).__name__}")
+    values = {k: getattr(v, "value", v) for k, v in values.items()}  # sliders -> values
+    missing = [n for n in names if n not in values]
+    if missing:
+        raise Wrong(f"the settings lack {missing}")
+    out = {}
+    for name in names:
+        value, spec = values[name], (ranges or {}).get(name)
+        if spec is None:
+            out[name] = value
+        elif isinstance(spec, (set, frozenset)):
+            if not isinstance(value, (str, int, float)) or value not in spec:
+                raise Wrong(f"{name} = {value!r} is not a value the explorer offers")
+            out[name] = value
+        else:
+            lo, hi = spec
+            try:
+                x = float(value)
+            except (TypeError, ValueError, OverflowError):
+                raise Wrong(f"{name} should be a number, got {value!r}") from None
+            if isinstance(value, bool) or not (math.isfinite(x) and lo <= x <= hi):
+                raise Wrong(f"{name} = {value!r} is outside the explorer's range [{lo}, {hi}]")
+            whole = isinstance(lo, int) and isinstance(hi, int)
+            if whole and x != int(x):
+                raise Wrong(f"{name} = {value!r}: the explorer takes whole numbers only")
+            out[name] = int(x) if whole else x
+    return out

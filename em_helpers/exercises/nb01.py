@@ -18,7 +18,7 @@ import numpy as np
 from scipy import integrate, optimize
 
 from ..core.loop import convergence_rate, run_em
-from .base import Wrong, as_array, call, compare, exercise
+from .base import Wrong, as_array, call, compare, exercise, settings_of
 
 __all__ = [
     "censored_rate", "conditional_mean", "interval_mle", "interval_rate", "settings_of"
@@ -120,25 +120,42 @@ def _map_wrong_no_e() -> Any:
     return lambda theta, y, a, b: (y.size + a.size) / (y.sum() + ((a + b) / 2).sum())
 
 
-@exercise("01.3", wrong=[_map_wrong_numerator, _map_wrong_no_e])
+def _map_wrong_gradient_ascent() -> Any:
+    def f(theta, y, a, b):  # climbs and stops at the MLE, but is not EM
+        h = 1e-6 * theta
+        up, down = _loglik_interval(theta + h, y, a, b), _loglik_interval(theta - h, y, a, b)
+        slope = (up - down) / (2 * h)
+        return theta + 0.01 * theta**2 * slope
+    return f
+
+
+@exercise("01.3", wrong=[_map_wrong_numerator, _map_wrong_no_e, _map_wrong_gradient_ascent,
+                         lambda: (lambda theta, y, a, b: interval_mle(y, a, b))])
 def _em_map(answer: Any) -> str:
     y, a, b = INTERVAL_DATA
     theta_hat = interval_mle(y, a, b)
     thetas = [0.01, 0.1, 0.5, 2.0]
     for theta in thetas:
-        new = float(as_array(call(answer, theta, y, a, b, name="em_map"), (), "your θ'"))
+        new = float(as_array(call(answer, theta, y.copy(), a.copy(), b.copy(), name="em_map"),
+                             (), "your θ'"))
         if not new > 0:
             raise Wrong(f"em_map({theta}, ...) = {new:.4g}: a rate must be positive")
         if _loglik_interval(new, y, a, b) < _loglik_interval(theta, y, a, b) - 1e-10:
             raise Wrong(f"em_map({theta}, ...) lowers the observed log-likelihood: not an "
                         f"EM step (EM never goes down)")
-    new = float(call(answer, theta_hat, y, a, b, name="em_map"))
+        # climbing is not enough (gradient ascent climbs too): the step must maximise Q
+        e_sum = sum(conditional_mean(theta, lo, hi) for lo, hi in zip(a, b, strict=True))
+        compare(new, (y.size + a.size) / (y.sum() + e_sum), rtol=1e-7,
+                what=f"em_map({theta}, ...), EM's step from there,")
+    new = float(as_array(call(answer, theta_hat, y.copy(), a.copy(), b.copy(), name="em_map"),
+                         (), "your θ'"))
     if abs(new - theta_hat) > 1e-6 * theta_hat:
         raise Wrong("the MLE is not a fixed point of your map: at θ̂ it moves by "
                     f"{abs(new - theta_hat) / theta_hat:.2g} (relative); EM must stay there")
     theta = 1.0
     for _ in range(2000):
-        theta, prev = float(call(answer, theta, y, a, b, name="em_map")), theta
+        theta, prev = float(as_array(call(answer, theta, y.copy(), a.copy(), b.copy(),
+                                          name="em_map"), (), "your θ'")), theta
         if abs(theta - prev) < 1e-13:
             break
     compare(theta, theta_hat, rtol=1e-6, what="the limit of your EM iterations")
@@ -146,23 +163,9 @@ def _em_map(answer: Any) -> str:
             "the MLE (found here by direct maximisation).")
 
 
-def settings_of(answer: Any, names: tuple[str, ...]) -> dict[str, Any]:
-    """The control values of an explorer (``explorer.values``) or a dict of them."""
-    values = answer if isinstance(answer, dict) else getattr(answer, "values", answer)
-    if callable(values):  # an Explorer: its values() method
-        values = values()
-    if not isinstance(values, dict):
-        raise Wrong(f"give the explorer itself or a dict of its settings {names}, "
-                    f"got {type(answer).__name__}")
-    missing = [n for n in names if n not in values]
-    if missing:
-        raise Wrong(f"the settings lack {missing}")
-    return {n: values[n] for n in names}
-
-
 def _slow_small(answer: Any) -> str:
-    s = settings_of(answer, ("k", "m", "c"))
-    k, m, c = int(s["k"]), int(s["m"]), float(s["c"])
+    s = settings_of(answer, ("k", "m", "c"), {"k": (1, 10), "m": (0, 10), "c": (0.0, 20.0)})
+    k, m, c = s["k"], s["m"], s["c"]
     y = np.random.default_rng(5).exponential(scale=5.0, size=10)[:k]
     cens = np.full(m, c)
     rate = censored_rate(y, cens) if m else 0.0
