@@ -25,11 +25,11 @@ from scipy import integrate, optimize, stats
 from scipy.special import gammaln
 
 from ..models import student_t as st
-from .base import Wrong, as_array, call, compare, exercise
-from .nb01 import settings_of
+from .base import Wrong, as_array, call, compare, exercise, settings_of
+from .nb10 import pair_of
 
-__all__ = ["REG_DATA", "em_regression_step", "CASES_111", "fisher_t", "posterior_weight",
-           "predicted_rates", "px_speedup", "regression_mle"]
+__all__ = ["CASES_111", "RANGES", "REG_DATA", "TAILS", "em_regression_step", "fisher_t",
+           "posterior_weight", "predicted_rates", "px_speedup", "regression_mle"]
 
 
 # --- 11.1 ----------------------------------------------------------------------------------
@@ -166,10 +166,9 @@ def _reg_wrong_unscaled() -> Any:  # delta without sigma^2: residual^2 only
 
 
 def _pair_reg(out: Any, what: str, k: int) -> tuple[np.ndarray, float]:
-    if not isinstance(out, (tuple, list)) or len(out) != 2:
-        raise Wrong(f"{what} should return a pair (beta, s2), got {type(out).__name__}")
-    beta = as_array(out[0], (k,), f"beta from {what}")
-    s2 = float(as_array(out[1], (), f"s2 from {what}"))
+    first, second = pair_of(out, what, "(beta, s2)")
+    beta = as_array(first, (k,), f"beta from {what}")  # a (k, 1) column is accepted too
+    s2 = float(as_array(second, (), f"s2 from {what}"))
     if not s2 > 0:
         raise Wrong(f"{what}: σ² = {s2:.4g} is not positive")
     return beta, s2
@@ -257,13 +256,13 @@ def predicted_rates(nu: float) -> tuple[float, float]:
 @exercise("11.4", wrong=[lambda: (lambda nu: (3 / (nu + 3), 3 / (nu + 3))),
                          lambda: (lambda nu: (2 / (nu + 3), 3 / (nu + 3))),
                          lambda: (lambda nu: (2 / (nu + 3), 2 / (nu + 3))),
-                         lambda: (lambda nu: (1 / (nu + 1), 1 / (nu + 2)))])
+                         lambda: (lambda nu: (1 / (nu + 1), 1 / (nu + 2))),
+                         lambda: (lambda nu: np.array([2, 3]) / (nu + 3))])
 def _rates(answer: Any) -> str:
     nus = [1.0, 2.0, 4.0, 10.0, 30.0]
     for nu in nus:
-        out = call(answer, nu, name="rates")
-        if not isinstance(out, (tuple, list)) or len(out) != 2:
-            raise Wrong(f"rates({nu:g}) should return a pair (EM's rate, PX-EM's rate)")
+        out = pair_of(call(answer, nu, name="rates"), f"rates({nu:g})",
+                      "(EM's rate, PX-EM's rate)")
         em, px = (float(as_array(v, (), f"rates({nu:g})")) for v in out)
         if not (0 <= em < 1 and 0 <= px < 1):
             raise Wrong(f"rates({nu:g}) = ({em:.3g}, {px:.3g}): rates of EM lie in [0, 1)")
@@ -286,16 +285,20 @@ def _rates(answer: Any) -> str:
 #: the explorer's data ν₀ (its "tails" control), as in the notebook
 TAILS = {"1 (Cauchy)": 1.0, "1.5": 1.5, "2": 2.0, "3": 3.0, "5": 5.0, "10": 10.0,
          "30": 30.0, "∞ (normal)": np.inf}
+#: the values the explorer's controls can take (its ``controls`` dict in the notebook)
+RANGES = {"tails": set(TAILS), "nu_mode": {"known", "estimated"},
+          "nu0": {1, 2, 5, 10, 30, 100}, "shift": (-5.0, 5.0), "seed": (0, 9)}
 
 
 def px_speedup(tails: str, nu_mode: str, seed: int) -> tuple[float, float, float]:
     """(EM's rate, PX-EM's rate, predicted speed-up log ρ_PX / log ρ_EM) on the explorer's
-    data (200 draws of t_ν₀, seeded), by Louis' fractions of the course's model at the MLE."""
+    data (200 draws of t_ν₀, seeded), by Louis' fractions of the course's model at the MLE,
+    found as the explorer finds it (the same fit, tolerance and iteration cap)."""
     nu_true = TAILS[tails]
     data = st.simulate_t(200, nu_true, seed=seed)
     known = nu_mode == "known"
     m = st.StudentT(data, nu=min(nu_true, st.NU_BOUNDS[1]) if known else None)
-    hat = m.fit("px-em" if known else "px-ecme", tol=1e-12, max_iter=2000,
+    hat = m.fit("px-em" if known else "px-ecme", tol=1e-12, max_iter=500,
                 accelerate="squarem").theta
     em, px = (m.louis(hat, expanded=e).fractions[0] for e in (False, True))
     if em <= 0 or px <= 0:
@@ -304,12 +307,12 @@ def px_speedup(tails: str, nu_mode: str, seed: int) -> tuple[float, float, float
 
 
 def _explorer(answer: Any) -> str:
-    s = settings_of(answer, ("tails", "nu_mode", "seed"))
-    if s["tails"] not in TAILS:
-        raise Wrong(f"tails must be one of {list(TAILS)}, got {s['tails']!r}")
-    if s["nu_mode"] not in ("known", "estimated"):
-        raise Wrong(f"nu_mode must be 'known' or 'estimated', got {s['nu_mode']!r}")
-    em, px, speedup = px_speedup(s["tails"], s["nu_mode"], int(s["seed"]))
+    names = ("tails", "nu_mode", "seed")
+    s = settings_of(answer, names, RANGES)
+    values = answer if isinstance(answer, dict) else answer.values()
+    # the start controls do not change the rates; if given, they must still be settable
+    settings_of(answer, [n for n in ("nu0", "shift") if n in values], RANGES)
+    em, px, speedup = px_speedup(s["tails"], s["nu_mode"], s["seed"])
     if speedup < 2:
         raise Wrong(f"here EM's rate is {em:.3f} and PX-EM's {px:.3f}: PX-EM needs "
                     f"{speedup:.2f} times fewer iterations, not 2 (which part of θ does "
@@ -319,6 +322,12 @@ def _explorer(answer: Any) -> str:
 
 
 exercise("11.3", wrong=[
+    lambda: {"tails": "1 (Cauchy)", "nu_mode": "known", "seed": 12345},  # no such seed
+    lambda: {"tails": "1 (Cauchy)", "nu_mode": "known", "seed": 0.9},
+    lambda: {"tails": "1 (Cauchy)", "nu_mode": "known", "seed": "abc"},
+    lambda: {"tails": ["2"], "nu_mode": "known", "seed": 0},
+    lambda: {"tails": "1 (Cauchy)", "nu_mode": "known", "seed": 0, "nu0": 3},
+    lambda: lambda x: 1,
     lambda: {"tails": "2", "nu_mode": "estimated", "nu0": 10, "shift": 0.0, "seed": 0},
     lambda: {"tails": "1 (Cauchy)", "nu_mode": "estimated", "nu0": 10, "shift": 0.0,
              "seed": 0},
