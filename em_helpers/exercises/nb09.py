@@ -15,6 +15,7 @@ by the course's :mod:`em_helpers.models.hmm` (forward–backward, Viterbi) on lo
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -85,15 +86,28 @@ def _regimes_wrong_sojourn_extra() -> Any:
                         np.diag(gam) / (1 - np.diag(gam)))
 
 
+def _pair(out: Any) -> tuple[Any, Any]:
+    """A pair (delta, sojourn): any length-2 sequence, or an array whose first axis is 2
+    (np.array([delta, sojourn]), shape (2, m))."""
+    if isinstance(out, np.ndarray):
+        ok = out.ndim >= 1 and out.shape[0] == 2
+    else:
+        ok = (isinstance(out, Sequence) and not isinstance(out, (str, bytes))
+              and len(out) == 2)
+    if not ok:
+        raise Wrong("regimes(gam) should return a pair (delta, sojourn), got "
+                    + (f"an array of shape {out.shape}" if isinstance(out, np.ndarray)
+                       else type(out).__name__))
+    return out[0], out[1]
+
+
 @exercise("09.1", wrong=[_regimes_wrong_first_row, _regimes_wrong_column_means,
                          _regimes_wrong_right_eigenvector, _regimes_wrong_sojourn_inverse,
                          _regimes_wrong_sojourn_extra])
 def _regimes(answer: Any) -> str:
     for gam in GAMMAS:
         m = gam.shape[0]
-        out = call(answer, gam.copy(), name="regimes")
-        if not isinstance(out, (tuple, list)) or len(out) != 2:
-            raise Wrong("regimes(gam) should return a pair (delta, sojourn)")
+        out = _pair(call(answer, gam.copy(), name="regimes"))
         delta = as_array(out[0], (m,), f"delta for a {m}-state Γ")
         sojourn = as_array(out[1], (m,), f"the mean sojourns for a {m}-state Γ")
         if np.any(delta < -1e-12) or abs(delta.sum() - 1) > 1e-9:
@@ -129,12 +143,15 @@ def _gamma_of(q: float, m: int) -> np.ndarray:
 
 def constrained_gamma(n: np.ndarray) -> float:
     """The maximiser q of Q's Γ-part, by a bounded numerical maximisation."""
-    res = optimize.minimize_scalar(lambda q: -_q_gamma(n, q), bounds=(1e-12, 1 - 1e-12),
-                                   method="bounded", options={"xatol": 1e-13})
+    with np.errstate(divide="ignore", invalid="ignore"):
+        res = optimize.minimize_scalar(lambda q: -_q_gamma(n, q),
+                                       bounds=(1e-12, 1 - 1e-12), method="bounded",
+                                       options={"xatol": 1e-13})
     return float(res.x)
 
 
-#: Expected transition counts: unequal row totals, a state never left, a zero row.
+#: Expected transition counts: unequal row totals; a state never left (state 0 of the
+#: third) and a state entered (n_12 = 1) but with no transition out (a row of zeros).
 COUNTS = (
     np.array([[60.3, 4.2], [5.1, 35.4]]),
     np.array([[30.0, 2.5, 0.5], [3.0, 12.0, 1.5], [0.2, 2.8, 50.5]]),
@@ -172,8 +189,20 @@ def _gstep_wrong_swapped() -> Any:
     return f
 
 
+def _gstep_wrong_slightly_off() -> Any:
+    def f(n):  # q off by 5e-5 relative: Q is within 1e-9 |Q| of its maximum there
+        n = np.asarray(n, dtype=float)
+        return _gamma_of((1 - np.trace(n) / n.sum()) * (1 + 5e-5), n.shape[0])
+    return f
+
+
+def _gstep_wrong_identity() -> Any:
+    return lambda n: np.eye(np.asarray(n).shape[0])
+
+
 @exercise("09.2", wrong=[_gstep_wrong_baum_welch, _gstep_wrong_row_mean,
-                         _gstep_wrong_no_split, _gstep_wrong_swapped])
+                         _gstep_wrong_no_split, _gstep_wrong_swapped,
+                         _gstep_wrong_slightly_off, _gstep_wrong_identity])
 def _gamma_step(answer: Any) -> str:
     for n in COUNTS:
         m = n.shape[0]
@@ -187,11 +216,10 @@ def _gamma_step(answer: Any) -> str:
             raise Wrong(f"{what}: Γ is not of the model's form (one switching probability "
                         "q: every γ_ii = 1 - q, every other entry the same). Maximise Q "
                         "over q, not over each row separately")
-        q_ref = constrained_gamma(n)
-        q_got = 1 - got[0, 0]
-        if _q_gamma(n, q_got) < _q_gamma(n, q_ref) - 1e-9 * abs(_q_gamma(n, q_ref)):
-            compare(q_got, q_ref, rtol=1e-6,
-                    what=f"{what}: your q gives a lower Q than another q; your q")
+        # the form is right: compare q itself with the maximiser of Q (a value of Q
+        # within 1e-9 |Q| of the maximum would let q be off by 1e-4: Q is flat there)
+        compare(1 - got[0, 0], constrained_gamma(n), rtol=1e-6,
+                what=f"{what}: q (the switching probability, which should maximise Q)")
     return ("right: q is the expected number of switches over the expected number of "
             "transitions, split evenly over the m - 1 other states.")
 
@@ -233,9 +261,14 @@ SHORT = (
      np.array([0.5, 0.3, 0.2])),
     (np.array([0, 1, 5, 6, 0, 2, 7]), np.array([0.8, 5.5]),
      np.array([[0.6, 0.4], [0.1, 0.9]]), np.array([0.9, 0.1])),
+    # δ decides the first state (ignoring it gives [1 0 0 1 1 1 0]) and Γ's direction
+    # the last (Γ transposed gives [0 0 0 1 1 1 1]); the best is [0 0 0 1 1 1 0]
+    (np.array([10, 3, 5, 13, 7, 8, 5]), np.array([4.0, 10.0]),
+     np.array([[0.9, 0.1], [0.4, 0.6]]), np.array([0.95, 0.05])),
 )
 #: The same with years missing (nan): inside, two in a row, the first, the last.
-MISSING = (((1,), (2, 3), (0, 6)), ((3,), (4,), (0,)), ((2, 3), (6,), (0, 1)))
+MISSING = (((1,), (2, 3), (0, 4)), ((3,), (4,), (0,)), ((2, 3), (6,), (0, 1)),
+           ((3,), (6,), (0, 1, 2)))
 
 
 def _short_missing() -> list[tuple]:
@@ -243,7 +276,7 @@ def _short_missing() -> list[tuple]:
     for (x, lam, gam, delta), gaps in zip(SHORT, MISSING, strict=True):
         for gap in gaps:
             xm = x.astype(float)
-            xm[[g for g in gap if g < len(x)]] = np.nan
+            xm[list(gap)] = np.nan
             out.append((xm, lam, gam, delta))
     return out
 
@@ -408,8 +441,63 @@ def _vit_wrong_products() -> Any:
     return f
 
 
+def _vit_log(x: np.ndarray, lam: np.ndarray, gam: np.ndarray, delta: np.ndarray,
+             transpose: bool = False, use_delta: bool = True) -> np.ndarray:
+    """Viterbi in logs, right or with one of two plausible mistakes (Γ transposed: the
+    scores add log γ_ji for a move i -> j; δ ignored: ν_1 = log p(x_1))."""
+    logp = poisson.logpmf(np.asarray(x)[:, None], np.asarray(lam)[None, :])
+    with np.errstate(divide="ignore"):
+        lg = np.log(np.asarray(gam, dtype=float))
+        ld = np.log(np.asarray(delta, dtype=float))
+    lg = lg.T if transpose else lg
+    nu = (ld if use_delta else 0.0) + logp[0]
+    T, m = logp.shape
+    back = np.zeros((T, m), dtype=int)
+    for t in range(1, T):
+        scores = nu[:, None] + lg
+        back[t] = scores.argmax(axis=0)
+        nu = scores.max(axis=0) + logp[t]
+    path = np.empty(T, dtype=int)
+    path[-1] = int(np.argmax(nu))
+    for t in range(T - 1, 0, -1):
+        path[t - 1] = back[t, path[t]]
+    return path
+
+
+def _vit_wrong_no_delta() -> Any:
+    return lambda x, lam, gam, delta: _vit_log(x, lam, gam, delta, use_delta=False)
+
+
+def _vit_wrong_transposed() -> Any:
+    return lambda x, lam, gam, delta: _vit_log(x, lam, gam, delta, transpose=True)
+
+
+def _vit_hint(path: np.ndarray, x: np.ndarray, lam: np.ndarray, gam: np.ndarray,
+              delta: np.ndarray, long: bool) -> str:
+    """Why a path that is not the most probable one may be so: the mistake it matches."""
+    candidates = [
+        (_local, "it is local decoding, each step's most probable state: a sequence "
+                 "of individually probable states is not the most probable sequence"),
+        (_vit_wrong_transposed(), "it is what Viterbi gives with Γ transposed: "
+                                  "γ_ij = P(C_t+1 = j | C_t = i), so a move i -> j adds "
+                                  "log γ_ij"),
+        (_vit_wrong_no_delta(), "it is what Viterbi gives when δ is ignored: "
+                                "ν_1(j) = log δ_j + log p_j(x_1)"),
+    ]
+    if long:
+        candidates.append((_vit_wrong_products(), "it is what the recursion gives when "
+                           "it multiplies probabilities: the products underflow on a long "
+                           "series; work with log probabilities"))
+    for fn, hint in candidates:
+        with np.errstate(all="ignore"):
+            other = np.asarray(fn(x, lam, gam, delta))
+        if np.array_equal(path, other):
+            return f" ({hint})"
+    return ""
+
+
 @exercise("09.4", wrong=[_vit_wrong_local, _vit_wrong_plus_one, _vit_wrong_filtered,
-                         _vit_wrong_products])
+                         _vit_wrong_products, _vit_wrong_no_delta, _vit_wrong_transposed])
 def _viterbi(answer: Any) -> str:
     x, lam, gam, delta = _long_case()
     cases = [(*c, "short") for c in SHORT] + [(x, lam, gam, delta, "long")]
@@ -426,27 +514,27 @@ def _viterbi(answer: Any) -> str:
                         "(yours run from 1 to m)")
         if path.min() < 0 or path.max() >= m:
             raise Wrong(f"{what}: a state outside 0 .. {m - 1}")
+        mine = path_logprob(path, x, lam, gam, delta)
+        if mine == -np.inf:
+            if delta[path[0]] == 0:
+                raise Wrong(f"{what}: your path starts in a state of probability 0 under "
+                            "δ")
+            raise Wrong(f"{what}: your path uses a transition of probability 0 (is Γ "
+                        "transposed?)")
         if kind == "short":
             _, best, gap = brute_force(x, lam, gam, delta)
             assert gap > 1e-6  # the cases have a unique best path
             if not np.array_equal(path, best):
-                local = _local(x, lam, gam, delta)
-                hint = (" (it is the sequence of each step's most probable state, local "
-                        "decoding)") if np.array_equal(path, local) else ""
                 raise Wrong(f"{what}: not the most probable path; a search over all "
-                            f"{m}^{T} paths finds a more probable one{hint}")
+                            f"{m}^{T} paths finds a more probable one"
+                            + _vit_hint(path, x, lam, gam, delta, long=False))
             continue
         logb = poisson.logpmf(np.asarray(x)[:, None], lam[None, :])
-        ref = hmm.viterbi(logb, gam, delta)
-        mine, best = (path_logprob(p, x, lam, gam, delta) for p in (path, ref))
+        best = path_logprob(hmm.viterbi(logb, gam, delta), x, lam, gam, delta)
         if mine < best - 1e-8 * abs(best):
-            local = _local(x, lam, gam, delta)
-            hint = (" It is local decoding (each step's most probable state): a sequence "
-                    "of individually probable states is not the most probable sequence."
-                    ) if np.array_equal(path, local) else (
-                    " Did the products underflow? Work with log probabilities.")
             raise Wrong(f"right on short series, but on {T:,} counts your path is less "
                         f"probable than another path (log P(c, x) lower by "
-                        f"{best - mine:.3g}).{hint}")
+                        f"{best - mine:.3g})"
+                        + _vit_hint(path, x, lam, gam, delta, long=True))
     return ("right: the most probable path, checked against all paths of short series "
             "and on 3,000 counts, where only log-space products survive.")
