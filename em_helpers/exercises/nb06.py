@@ -3,8 +3,8 @@
 - 06.1 predict how many plain EM iterations cut the error a millionfold (a number);
 - 06.2 a setting of the explorer where plain EM hits its cap and SQUAREM does not (its
   controls);
-- 06.3 Aitken's Δ² extrapolation of a sequence, coordinate by coordinate, safe where the
-  sequence has reached its limit (a function);
+- 06.3 Aitken's Δ² extrapolation of a sequence, coordinate by coordinate, safe where
+  Δ²x = 0 (a sequence that has stopped moving or moves in a straight line) (a function);
 - 06.4 a stopping rule's estimate of the distance to the MLE from the rate (a function);
 - 06.5 one SQUAREM cycle: S3 step length, clamp, stabilising EM step (a function).
 
@@ -27,16 +27,13 @@ from ..core.loop import run_em
 from ..core.stopping import ConvergenceWarning
 from ..models.examples import TwoGaussians, simulate_gaussians
 from ..models.poisson_mixture import HASSELBLAD, PoissonMixture
-from .base import Wrong, as_array, call, compare, exercise
-from .nb01 import settings_of
+from .base import Wrong, as_array, call, compare, exercise, settings_of
 
 __all__ = [
-    "aitken_reference",
     "em_path",
     "explorer_runs",
     "hasselblad_mle",
     "hasselblad_rate",
-    "squarem_reference",
 ]
 
 MODEL = PoissonMixture(HASSELBLAD)
@@ -97,8 +94,9 @@ def _iterations(answer: Any) -> str:
 # --- 06.3 -------------------------------------------------------------------------------
 
 
-def aitken_reference(x: np.ndarray) -> np.ndarray:
-    """x_t - (Δx_t)² / Δ²x_t along axis 0, for t = 0 .. T-2; x_{t+2} where Δ²x_t = 0."""
+def _aitken_reference(x: np.ndarray) -> np.ndarray:
+    """x_t - (Δx_t)² / Δ²x_t along axis 0, for t = 0 .. T-2; x_{t+2} where Δ²x_t = 0
+    (a sequence that has stopped moving, 0/0, or whose three terms lie on a line)."""
     x = np.asarray(x, dtype=float)
     d1, d2 = x[1:-1] - x[:-2], x[2:] - 2 * x[1:-1] + x[:-2]
     zero = d2 == 0
@@ -139,44 +137,97 @@ def _aitken_wrong_second_difference() -> Any:  # x_{t+2} - x_t in the denominato
 
 def _aitken_wrong_1d_only() -> Any:  # flattens a (T+1, p) path
     def f(x):
-        return aitken_reference(np.asarray(x, dtype=float).ravel())
+        return _aitken_reference(np.asarray(x, dtype=float).ravel())
     return f
 
 
+def _aitken_wrong_guard_on_step() -> Any:  # guards Δx_t = 0, not Δ²x_t = 0
+    def f(x):
+        x = np.asarray(x, dtype=float)
+        d1, d2 = x[1:-1] - x[:-2], x[2:] - 2 * x[1:-1] + x[:-2]
+        zero = d1 == 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(zero, x[2:], x[:-2] - d1**2 / np.where(zero, 1.0, d2))
+    return f
+
+
+def _aitken_wrong_oldest() -> Any:  # where Δ²x_t = 0, the oldest term x_t
+    def f(x):
+        x = np.asarray(x, dtype=float)
+        d1, d2 = x[1:-1] - x[:-2], x[2:] - 2 * x[1:-1] + x[:-2]
+        zero = d2 == 0
+        return np.where(zero, x[:-2], x[:-2] - d1**2 / np.where(zero, 1.0, d2))
+    return f
+
+
+def _aitken_special(answer: Any, x: np.ndarray, what: str) -> None:
+    """Where Δ²x_t = 0 the answer must be finite and the newest term x_{t+2}."""
+    want = _aitken_reference(x)
+    d1, d2 = x[1:-1] - x[:-2], x[2:] - 2 * x[1:-1] + x[:-2]
+    zero = d2 == 0
+
+    def where(idx: tuple[int, ...]) -> str:
+        t = f"{idx[0]}" + (f", coordinate {idx[1]}" if x.ndim > 1 else "")
+        kind = ("the sequence has stopped moving (Δx_t = Δ²x_t = 0)" if d1[idx] == 0 else
+                "its three terms lie on a straight line (Δ²x_t = 0, Δx_t ≠ 0)")
+        return f"at t = {t}, where {kind}"
+
+    raw = call(answer, x.copy(), name="aitken")
+    try:  # a nan or inf where Δ²x_t = 0: say where, before as_array's general message
+        with np.errstate(all="ignore"):
+            arr = np.asarray(raw, dtype=float)
+    except (TypeError, ValueError, OverflowError):
+        arr = None
+    if arr is not None and arr.shape == want.shape and np.any(zero & ~np.isfinite(arr)):
+        idx = tuple(int(i) for i in np.argwhere(zero & ~np.isfinite(arr))[0])
+        raise Wrong(f"aitken(x) for {what} is not finite {where(idx)}: guard the "
+                    f"division by Δ²x_t and return the newest term x_{{t+2}} there")
+    got = as_array(raw, want.shape, f"aitken(x) for {what}")
+    bad = zero & ~np.isclose(got, x[2:], rtol=1e-12, atol=1e-12)
+    if np.any(bad):
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        for term, name in [(x[:-2][idx], "the oldest term x_t"),
+                           (x[1:-1][idx], "the middle term x_{t+1}")]:
+            if np.isclose(got[idx], term, rtol=1e-12, atol=1e-12):
+                raise Wrong(f"aitken(x) for {what} {where(idx)}: you return {name}, not "
+                            f"the newest term x_{{t+2}}")
+        raise Wrong(f"aitken(x) for {what} {where(idx)}: return the newest term x_{{t+2}} "
+                    f"there")
+    compare(got, want, rtol=1e-10, atol=1e-12, what=f"aitken(x) for {what}")
+
+
 @exercise("06.3", wrong=[_aitken_wrong_unguarded, _aitken_wrong_sign, _aitken_wrong_anchor,
-                         _aitken_wrong_second_difference, _aitken_wrong_1d_only])
+                         _aitken_wrong_second_difference, _aitken_wrong_1d_only,
+                         _aitken_wrong_guard_on_step, _aitken_wrong_oldest])
 def _aitken(answer: Any) -> str:
     t = np.arange(12.0)
     for limit, c, rho in [(2.0, 1.0, 0.5), (-1.0, 3.0, 0.99), (0.3, -0.2, -0.6),
                           (5.0, 1e-3, 0.9)]:
         x = limit + c * rho**t
-        got = as_array(call(answer, x, name="aitken"), (10,),
+        got = as_array(call(answer, x.copy(), name="aitken"), (10,),
                        f"aitken(x) for x_t = {limit:g} + {c:g}·({rho:g})^t, t = 0..11")
         if not np.allclose(got, limit, rtol=1e-8, atol=1e-10):
             raise Wrong(f"on the geometric sequence x_t = {limit:g} + {c:g}·({rho:g})^t "
                         f"your extrapolation is not the limit {limit:g}: three terms of a "
                         f"geometric sequence determine it exactly")
-    # a sequence that reaches its limit exactly (a direction with rate 0): Δx = Δ²x = 0
-    x = np.array([3.0, 1.0, 2.5, 2.0, 2.0, 2.0, 2.0])
-    got = np.asarray(call(answer, x, name="aitken"), dtype=float)
-    if got.shape != (5,):
-        raise Wrong(f"aitken(x) for x of length 7 should have length 5, got shape "
-                    f"{got.shape}")
-    if not np.all(np.isfinite(got)):
-        raise Wrong("aitken(x) is not finite where the sequence has reached its limit "
-                    "(Δx_t = Δ²x_t = 0): there, return the newest term x_{t+2}")
-    compare(got, aitken_reference(x), rtol=1e-10, atol=1e-12,
-            what="aitken(x) for x = (3, 1, 2.5, 2, 2, 2, 2)")
+    # Δ²x_t = 0 in both ways: the sequence stops moving (0/0), or moves in a straight
+    # line (Δx_t ≠ 0: a division of a nonzero number by 0); one case per kind and a path
+    _aitken_special(answer, np.array([3.0, 1.0, 2.5, 2.0, 2.0, 2.0, 2.0]),
+                    "x = (3, 1, 2.5, 2, 2, 2, 2)")
+    _aitken_special(answer, np.array([0.0, 1.0, 2.0, 2.5]), "x = (0, 1, 2, 2.5)")
+    _aitken_special(answer, np.column_stack([np.arange(5.0), [4.0, 1.0, 0.5, 0.5, 0.5]]),
+                    "the path with columns (0, 1, 2, 3, 4) and (4, 1, 0.5, 0.5, 0.5)")
     path = em_path()[:301]
-    got = as_array(call(answer, path, name="aitken"), (299, 3),
+    got = as_array(call(answer, path.copy(), name="aitken"), (299, 3),
                    "aitken(path) for the EM path of shape (301, 3)")
-    compare(got, aitken_reference(path), rtol=1e-8, atol=1e-12,
+    compare(got, _aitken_reference(path), rtol=1e-8, atol=1e-12,
             what="aitken(path) on the EM path")
     theta_hat = hasselblad_mle()
     e_em = np.abs(path[-1] - theta_hat).max()
     e_ait = np.abs(got[-1] - theta_hat).max()
-    return (f"right: exact on geometric sequences; on the EM path at t = 298 the "
-            f"extrapolation is {e_em / e_ait:.0f} times closer to θ̂ than θ^(300).")
+    return (f"right: exact on geometric sequences, the newest term where Δ²x = 0; on "
+            f"the EM path at t = 298 the extrapolation is {e_em / e_ait:.0f} times closer "
+            f"to θ̂ than θ^(300).")
 
 
 # --- 06.4 -------------------------------------------------------------------------------
@@ -216,22 +267,26 @@ def _estimate_wrong_first_steps() -> Any:  # the rate from the first two steps
 @exercise("06.4", wrong=[_estimate_wrong_step, _estimate_wrong_one_over,
                          _estimate_wrong_first_steps])
 def _estimate(answer: Any) -> str:
+    # every answer gets copies (em_path() is read-only; an answer may work in place),
+    # and every reference is computed before the answer is called
     for rho, n in [(0.5, 12), (0.9, 30), (0.99, 50)]:
         path, theta_hat = _linear_path([rho], [0.8], n)
-        got = as_array(call(answer, path, name="estimated_error"), (),
-                       f"estimated_error on a path of shape {path.shape}")
         want = np.linalg.norm(path[-1] - theta_hat)
+        got = as_array(call(answer, path.copy(), name="estimated_error"), (),
+                       f"estimated_error on a path of shape {path.shape}")
         compare(got, want, rtol=1e-6,
                 what=f"your estimate on a path θ̂ + c ρ^t v with one rate ρ = {rho}")
     path, theta_hat = _linear_path([0.8, 0.3, 0.0], [1.0, 1.0, 1.0], 40)
-    compare(as_array(call(answer, path, name="estimated_error"), (), "your estimate"),
-            np.linalg.norm(path[-1] - theta_hat), rtol=1e-4,
+    want = np.linalg.norm(path[-1] - theta_hat)
+    compare(as_array(call(answer, path.copy(), name="estimated_error"), (), "your estimate"),
+            want, rtol=1e-4,
             what="your estimate on a path with rates 0.8, 0.3 and 0, after 40 steps")
     full, theta_hat = em_path(), hasselblad_mle()
     for t in (1000, 2000):
-        got = as_array(call(answer, full[: t + 1], name="estimated_error"), (),
+        want = np.linalg.norm(full[t] - theta_hat)
+        got = as_array(call(answer, full[: t + 1].copy(), name="estimated_error"), (),
                        f"estimated_error on the EM path θ^(0..{t})")
-        compare(got, np.linalg.norm(full[t] - theta_hat), rtol=0.05,
+        compare(got, want, rtol=0.05,
                 what=f"your estimate of ‖θ^({t}) − θ̂‖ on Hasselblad's EM path")
     return ("right: exact when one rate remains, and within 5% of the actual error on "
             "Hasselblad's path, where the step is 230 times smaller than the error.")
@@ -240,7 +295,7 @@ def _estimate(answer: Any) -> str:
 # --- 06.5 -------------------------------------------------------------------------------
 
 
-def squarem_reference(em_map: Any, theta: np.ndarray) -> np.ndarray:
+def _squarem_reference(em_map: Any, theta: np.ndarray) -> np.ndarray:
     """One S3 cycle: two EM steps, α = -‖r‖/‖v‖ clamped to ≤ -1, jump, one EM step."""
     theta = np.asarray(theta, dtype=float)
     t1 = np.asarray(em_map(theta), dtype=float)
@@ -314,7 +369,7 @@ def _squarem(answer: Any) -> str:
     for what, em_map, _ in cases:
         got = as_array(call(answer, em_map, start.copy(), name="squarem_step"), (3,),
                        f"squarem_step on {what}")
-        compare(got, squarem_reference(em_map, start), rtol=1e-8, atol=1e-12,
+        compare(got, _squarem_reference(em_map, start), rtol=1e-8, atol=1e-12,
                 what=f"squarem_step on {what}")
     theta_hat = hasselblad_mle()
     for t in (10, 200):
@@ -324,11 +379,11 @@ def _squarem(answer: Any) -> str:
         if not MODEL.valid(got):
             raise Wrong(f"from θ^({t}) on Hasselblad's data your cycle leaves the "
                         f"parameter space")
-        compare(got, squarem_reference(_em_map, theta), rtol=1e-8, atol=1e-12,
+        compare(got, _squarem_reference(_em_map, theta), rtol=1e-8, atol=1e-12,
                 what=f"squarem_step on Hasselblad's EM map from θ^({t})")
     theta = em_path()[200]
     gain = (np.abs(theta - theta_hat).max()
-            / np.abs(squarem_reference(_em_map, theta) - theta_hat).max())
+            / np.abs(_squarem_reference(_em_map, theta) - theta_hat).max())
     return (f"right: exact on one-rate linear maps, clamped where ‖r‖ < ‖v‖; from "
             f"θ^(200) one cycle (3 evaluations) cuts the error {gain:.0f}-fold.")
 
@@ -336,6 +391,8 @@ def _squarem(answer: Any) -> str:
 # --- 06.2 -------------------------------------------------------------------------------
 
 MAX_EVALS = 450  # the explorer's cap
+# the explorer's controls: a FloatSlider 0.5 .. 4.0 in steps of 0.1, and a Dropdown
+SLIDERS = {"separation": (0.5, 4.0), "method": {"SQUAREM", "fixed_point del2"}}
 
 
 @lru_cache(maxsize=64)
@@ -353,10 +410,11 @@ def explorer_runs(separation: float) -> tuple[bool, int, bool, int]:
 
 
 def _capped(answer: Any) -> str:
-    s = settings_of(answer, ("separation", "method"))
-    sep = round(float(s["separation"]), 1)
-    if not 0.5 <= sep <= 4.0:
-        raise Wrong(f"μ₂ − μ₁ = {sep:g} is outside the slider's range [0.5, 4]")
+    s = settings_of(answer, ("separation", "method"), ranges=SLIDERS)
+    sep = round(s["separation"], 1)  # the slider's values, up to rounding
+    if abs(s["separation"] - sep) > 1e-6:
+        raise Wrong(f"separation = {s['separation']!r}: the explorer's slider moves in "
+                    f"steps of 0.1")
     if s["method"] != "SQUAREM":
         raise Wrong("choose the method SQUAREM: the behaviour asked for is SQUAREM's")
     plain_ok, plain_n, fast_ok, fast_n = explorer_runs(sep)
@@ -372,4 +430,8 @@ def _capped(answer: Any) -> str:
 
 exercise("06.2", wrong=[lambda: {"separation": 3.0, "method": "SQUAREM"},
                         lambda: {"separation": 1.5, "method": "fixed_point del2"},
-                        lambda: {"separation": 0.5, "method": "SQUAREM"}])(_capped)
+                        lambda: {"separation": 0.5, "method": "SQUAREM"},
+                        lambda: {"separation": "abc", "method": "SQUAREM"},
+                        lambda: {"separation": float("nan"), "method": "SQUAREM"},
+                        lambda: {"separation": 1.24, "method": "SQUAREM"},
+                        lambda: {"separation": 1.2, "method": "squarem"}])(_capped)

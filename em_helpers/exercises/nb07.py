@@ -27,13 +27,9 @@ from typing import Any
 import numpy as np
 
 from ..models import gmm
-from .base import Wrong, as_array, call, compare, exercise
-from .nb01 import settings_of
+from .base import Wrong, as_array, call, compare, exercise, settings_of
 
-__all__ = [
-    "explorer_fit", "faithful", "iris", "lloyd_reference", "map_reference",
-    "m_step_diag_reference",
-]
+__all__ = ["explorer_fit", "faithful", "iris"]
 
 _DATA = Path(__file__).resolve().parents[2] / "data"
 
@@ -179,12 +175,15 @@ def explorer_fit(K: int, covariance: str, init: str, seed: int, prior: bool) -> 
     return _degenerate(F, par)
 
 
+# the explorer's controls: IntSliders K 1..6 and seed 0..20, two Dropdowns (and the
+# prior's Checkbox, which the check sets both ways itself)
+CONTROLS = {"K": (1, 6), "covariance": set(gmm.COVARIANCE_TYPES),
+            "init": {"kmeans++", "random", "short-em"}, "seed": (0, 20)}
+
+
 def _degenerate_setting(answer: Any) -> str:
-    s = settings_of(answer, ("K", "covariance", "init", "seed"))
-    K, ctype, init, seed = int(s["K"]), str(s["covariance"]), str(s["init"]), int(s["seed"])
-    if not 1 <= K <= 6 or ctype not in gmm.COVARIANCE_TYPES or not 0 <= seed <= 20 or \
-            init not in ("kmeans++", "random", "short-em"):
-        raise Wrong("that setting is not one the explorer's controls can take")
+    s = settings_of(answer, ("K", "covariance", "init", "seed"), ranges=CONTROLS)
+    K, ctype, init, seed = s["K"], s["covariance"], s["init"], s["seed"]
     name = f"K = {K}, {ctype}, {init} start, seed {seed}"
     ml = explorer_fit(K, ctype, init, seed, False)
     if ml is None:
@@ -202,13 +201,19 @@ exercise("07.2", wrong=[
     lambda: {"K": 3, "covariance": "spherical", "init": "random", "seed": 2,
              "prior": False},
     lambda: {"K": 6, "covariance": "diag", "init": "kmeans++", "seed": 2, "prior": True},
+    lambda: {"K": "two", "covariance": "full", "init": "random", "seed": 0},
+    lambda: {"K": 3, "covariance": "full", "init": "random", "seed": 2.9},
+    lambda: {"K": 3.5, "covariance": "full", "init": "random", "seed": 2},
+    lambda: {"K": 3, "covariance": ["full"], "init": "random", "seed": 2},
+    lambda: {"K": 3, "covariance": "full", "init": "random", "seed": 21},
+    lambda: {"K": 3, "covariance": "full", "init": "k-means", "seed": 2},
 ])(_degenerate_setting)
 
 
 # --- 07.3 -------------------------------------------------------------------------------
 
 
-def m_step_diag_reference(X: np.ndarray, gamma: np.ndarray) -> gmm.GMMParams:
+def _m_step_diag_reference(X: np.ndarray, gamma: np.ndarray) -> gmm.GMMParams:
     """The course's M-step (``gmm.m_step``, no floor) from the statistics of ``gamma``."""
     K, p = gamma.shape[1], X.shape[1]
     center = gmm.GMMParams(np.full(K, 1 / K), np.tile(X.mean(axis=0), (K, 1)),
@@ -235,7 +240,7 @@ def _q_value(X: np.ndarray, gamma: np.ndarray, params: gmm.GMMParams) -> float:
 
 def _diag_wrong_divide_by_n() -> Any:  # variances divided by N, not n_k
     def f(X, gamma):
-        ref = m_step_diag_reference(X, gamma)
+        ref = _m_step_diag_reference(X, gamma)
         nk = gamma.sum(axis=0)
         return ref.weights, ref.means, ref.covariances * (nk / len(X))[:, None]
     return f
@@ -252,7 +257,7 @@ def _diag_wrong_overall_mean() -> Any:  # deviations about the overall mean
 
 def _diag_wrong_hard() -> Any:  # the per-component variances of the MAP labels
     def f(X, gamma):
-        ref = m_step_diag_reference(X, gamma)
+        ref = _m_step_diag_reference(X, gamma)
         labels = gamma.argmax(axis=1)
         var = np.array([X[labels == k].var(axis=0) if np.sum(labels == k) > 1
                         else ref.covariances[k] for k in range(gamma.shape[1])])
@@ -262,7 +267,7 @@ def _diag_wrong_hard() -> Any:  # the per-component variances of the MAP labels
 
 def _diag_wrong_unnormalised() -> Any:  # w_k = n_k
     def f(X, gamma):
-        ref = m_step_diag_reference(X, gamma)
+        ref = _m_step_diag_reference(X, gamma)
         return gamma.sum(axis=0), ref.means, ref.covariances
     return f
 
@@ -293,7 +298,7 @@ def _m_step_diag(answer: Any) -> str:
             raise Wrong(f"the weights for {what} do not sum to 1")
         if np.any(var <= 0):
             raise Wrong(f"a variance for {what} is not positive")
-        ref = m_step_diag_reference(X, gamma)
+        ref = _m_step_diag_reference(X, gamma)
         q_yours = _q_value(X, gamma, gmm.GMMParams(w, mu, var, "diag"))
         q_best = _q_value(X, gamma, ref)
         if q_yours < q_best - 1e-8 * (1 + abs(q_best)):
@@ -311,7 +316,7 @@ def _m_step_diag(answer: Any) -> str:
 # --- 07.4 -------------------------------------------------------------------------------
 
 
-def lloyd_reference(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
+def _lloyd_reference(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
     """Nearest centre by brute-force distances, then the mean of each group (an empty
     group keeps its centre)."""
     d2 = ((X[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
@@ -385,7 +390,7 @@ def _lloyd(answer: Any) -> str:
         if _inertia(X, got) > _inertia(X, centers) + 1e-9:
             raise Wrong(f"lloyd_step on {what} raises the within-cluster sum of squares: "
                         f"a k-means step must lower it (as EM raises ℓ)")
-        compare(got, lloyd_reference(X, centers), rtol=1e-9, atol=1e-12,
+        compare(got, _lloyd_reference(X, centers), rtol=1e-9, atol=1e-12,
                 what=f"lloyd_step on {what}")
     X, centers = _lloyd_cases()[0][1:]
     km = gmm.kmeans(X, centers)
@@ -408,7 +413,7 @@ def _prior(X: np.ndarray) -> gmm.GMMPrior:
                         alpha=ALPHA)
 
 
-def map_reference(X: np.ndarray, gamma: np.ndarray, psi: np.ndarray, nu: float,
+def _map_reference(X: np.ndarray, gamma: np.ndarray, psi: np.ndarray, nu: float,
                   alpha: float) -> gmm.GMMParams:
     """The course's MAP M-step (``gmm.m_step`` with a :class:`GMMPrior`, κ = 0)."""
     K, p = gamma.shape[1], X.shape[1]
@@ -451,7 +456,7 @@ def _map_cases() -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray, float, f
 
 def _map_wrong_ml_denominator() -> Any:  # (A + Ψ)/n_k
     def f(X, gamma, psi, nu, alpha):
-        ref = map_reference(X, gamma, psi, nu, alpha)
+        ref = _map_reference(X, gamma, psi, nu, alpha)
         nk = gamma.sum(axis=0)
         p = X.shape[1]
         return ref.weights, ref.means, ref.covariances * ((nk + nu + p + 1) / nk)[:, None, None]
@@ -460,7 +465,7 @@ def _map_wrong_ml_denominator() -> Any:  # (A + Ψ)/n_k
 
 def _map_wrong_no_p() -> Any:  # (A + Ψ)/(n_k + ν): forgets the p + 1
     def f(X, gamma, psi, nu, alpha):
-        ref = map_reference(X, gamma, psi, nu, alpha)
+        ref = _map_reference(X, gamma, psi, nu, alpha)
         nk = gamma.sum(axis=0)
         p = X.shape[1]
         return (ref.weights, ref.means,
@@ -470,7 +475,7 @@ def _map_wrong_no_p() -> Any:  # (A + Ψ)/(n_k + ν): forgets the p + 1
 
 def _map_wrong_no_psi() -> Any:  # A/(n_k + ν + p + 1): shrinks, but can still collapse
     def f(X, gamma, psi, nu, alpha):
-        ref = map_reference(X, gamma, psi, nu, alpha)
+        ref = _map_reference(X, gamma, psi, nu, alpha)
         nk = gamma.sum(axis=0)
         p = X.shape[1]
         return (ref.weights, ref.means,
@@ -480,7 +485,7 @@ def _map_wrong_no_psi() -> Any:  # A/(n_k + ν + p + 1): shrinks, but can still 
 
 def _map_wrong_ml_weights() -> Any:  # w_k = n_k / N: the Dirichlet prior forgotten
     def f(X, gamma, psi, nu, alpha):
-        ref = map_reference(X, gamma, psi, nu, alpha)
+        ref = _map_reference(X, gamma, psi, nu, alpha)
         return gamma.sum(axis=0) / len(X), ref.means, ref.covariances
     return f
 
@@ -507,7 +512,7 @@ def _map(answer: Any) -> str:
                 raise Wrong(f"{what}: your covariance of component {k + 1} is not bounded "
                             f"below by the prior's Ψ: with a component on {nk[k]:.0f} "
                             f"points' weight it can still collapse")
-        ref = map_reference(X, gamma, psi, nu, alpha)
+        ref = _map_reference(X, gamma, psi, nu, alpha)
         prior = gmm.GMMPrior(scale=psi, dof=nu, alpha=alpha)
         mine = gmm.GMMParams(w, mu, 0.5 * (cov + cov.transpose(0, 2, 1)))
         goal = _q_value(X, gamma, mine) + gmm.log_prior(mine, prior)
