@@ -178,7 +178,7 @@ def test_settings_are_checked_against_the_sliders():
     ranges = {"k": (1, 10), "c": (0.0, 20.0), "mode": {"a", "b"}}
     good = {"k": 3, "c": 2.5, "mode": "a"}
     assert settings_of(good, ranges, ranges) == good
-    for bad in ({"k": 0}, {"k": 2.5}, {"k": "one"}, {"c": np.inf}, {"mode": "z"},
+    for bad in ({"k": 0}, {"k": 2.5}, {"k": "one"}, {"k": "3"}, {"c": np.inf}, {"mode": "z"},
                 {"mode": ["a"]}, {"k": None}):
         with pytest.raises(Wrong):
             settings_of({**good, **bad}, ranges, ranges)

@@ -329,6 +329,8 @@ def settings_of(
             out[name] = value
         else:
             lo, hi = spec
+            if isinstance(value, (str, bytes)):
+                raise Wrong(f"{name} should be a number, got the text {value!r}")
             try:
                 x = float(value)
             except (TypeError, ValueError, OverflowError):

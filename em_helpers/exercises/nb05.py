@@ -29,13 +29,10 @@ from ..core.loop import run_em
 from ..core.louis import louis_information
 from ..core.variance import observed_information
 from ..models.examples import EXAMPLES, Moths
-from .base import Wrong, as_array, call, compare, exercise
-from .nb01 import settings_of
+from .base import Wrong, as_array, call, compare, exercise, settings_of
 
-__all__ = [
-    "RANGE", "coins_complete_info", "coins_loglik", "complex_step_jacobian",
-    "explorer_point", "moths_rate_pc", "reference_missing_info",
-]
+# The references below are private: a reader who imports them has not answered.
+__all__ = ["RANGE"]
 
 # --- 05.1 the explorer: more than all of the information missing --------------------------
 
@@ -44,7 +41,7 @@ RANGE = {"exponential": (0.05, 0.8), "moths": (0.02, 0.3), "gaussians": (-3.0, 1
          "coins": (0.3, 0.97)}
 
 
-def explorer_point(example: str, position: float) -> np.ndarray:
+def _explorer_point(example: str, position: float) -> np.ndarray:
     """θ^(t) as the explorer sets it: the MLE (EM run to a tight tolerance) with its first
     parameter moved to ``position`` of the example's range."""
     m = EXAMPLES[example]
@@ -56,13 +53,18 @@ def explorer_point(example: str, position: float) -> np.ndarray:
 
 
 def _more_than_all(answer: Any) -> str:
-    s = settings_of(answer, ("example", "position"))
-    if s["example"] not in EXAMPLES:
-        raise Wrong(f"example must be one of {sorted(EXAMPLES)}, got {s['example']!r}")
-    if not 0 <= float(s["position"]) <= 1:
-        raise Wrong("position is a fraction of the slider's range, in [0, 1]")
+    # the explorer's controls: a dropdown of the examples, a slider over [0, 1]
+    values = answer.values() if hasattr(answer, "controls") and callable(
+        getattr(answer, "values", None)) else answer
+    if isinstance(values, dict):
+        position = getattr(values.get("position"), "value", values.get("position"))
+        if isinstance(position, str | bytes):
+            raise Wrong(f"position should be a number (the slider's value), got the text "
+                        f"{position!r}")
+    s = settings_of(answer, ("example", "position"),
+                    {"example": set(EXAMPLES), "position": (0.0, 1.0)})
     m = EXAMPLES[s["example"]]
-    theta = explorer_point(s["example"], s["position"])
+    theta = _explorer_point(s["example"], s["position"])
     louis = louis_information(m.complete_info(theta), m.score_moments(theta)[1])
     largest = float(louis.fractions[0])
     share = float(louis.observed[0, 0] / louis.complete[0, 0])
@@ -83,6 +85,14 @@ exercise("05.1", wrong=[
     lambda: {"example": "coins", "position": 0.75},
     lambda: {"example": "gaussians", "position": 0.85},
     lambda: {"example": "coins"},
+    # the review: values the explorer's controls cannot take
+    lambda: {"example": "coins", "position": "abc"},
+    lambda: {"example": "coins", "position": "0.2"},
+    lambda: {"example": "coins", "position": None},
+    lambda: {"example": ["coins"], "position": 0.2},
+    lambda: {"example": "coins", "position": 1.5},
+    lambda: {"example": "coins", "position": float("nan")},
+    lambda: {"example": "dice", "position": 0.2},
 ])(_more_than_all)
 
 
@@ -98,7 +108,7 @@ RATE_COUNTS = (
 )
 
 
-def moths_rate_pc(counts: np.ndarray) -> float:
+def _moths_rate_pc(counts: np.ndarray) -> float:
     """∂ψ_C/∂p_C at the MLE of a run of EM, by central differences of the EM map."""
     m = Moths(counts=counts)
     fit = run_em(m.e_step, m.m_step, m.theta0, tol=1e-13, max_iter=10_000)
@@ -124,7 +134,7 @@ def _rate_pc(answer: Any) -> str:
         if not 0 <= got < 1:
             raise Wrong(f"rate_pc({label}) = {float(got):.3g}: a rate of a converging "
                         "iteration lies in [0, 1)")
-        compare(got, moths_rate_pc(counts), rtol=1e-5, what=f"rate_pc({label})")
+        compare(got, _moths_rate_pc(counts), rtol=1e-5, what=f"rate_pc({label})")
     return ("right on four samples, with and without 'insularia or typica' moths: the "
             "p_C error shrinks by exactly that factor per iteration near the MLE.")
 
@@ -139,7 +149,7 @@ LONG_HEADS = np.array([5.0, 9.0, 8.0, 4.0, 7.0, 31.0, 1.0, 15.0])
 LONG_FLIPS = np.array([10.0, 10.0, 10.0, 10.0, 10.0, 40.0, 4.0, 25.0])
 
 
-def coins_loglik(theta: np.ndarray, heads: np.ndarray, flips: np.ndarray) -> float:
+def _coins_loglik(theta: np.ndarray, heads: np.ndarray, flips: np.ndarray) -> float:
     """ℓ(θ_A, θ_B, λ) = Σ_i log(λ θ_A^h (1−θ_A)^(n−h) + (1−λ) θ_B^h (1−θ_B)^(n−h))."""
     t_a, t_b, lam = theta
     t = flips - heads
@@ -156,7 +166,7 @@ def _gamma(theta: np.ndarray, heads: np.ndarray, flips: np.ndarray) -> np.ndarra
     return np.exp(a - logsumexp(np.stack([a, b]), axis=0))
 
 
-def coins_complete_info(theta: np.ndarray, heads: np.ndarray, flips: np.ndarray) -> np.ndarray:
+def _coins_complete_info(theta: np.ndarray, heads: np.ndarray, flips: np.ndarray) -> np.ndarray:
     """I_oc(θ_A, θ_B, λ): diagonal, one binomial per coin and one for the labels."""
     t_a, t_b, lam = theta
     g, t = _gamma(theta, heads, flips), flips - heads
@@ -165,18 +175,18 @@ def coins_complete_info(theta: np.ndarray, heads: np.ndarray, flips: np.ndarray)
                     g.sum() / lam**2 + (1 - g).sum() / (1 - lam) ** 2])
 
 
-def reference_missing_info(theta: np.ndarray, heads: np.ndarray, flips: np.ndarray) -> np.ndarray:
+def _reference_missing_info(theta: np.ndarray, heads: np.ndarray, flips: np.ndarray) -> np.ndarray:
     """I_mis = I_oc − I_o (the missing-information principle), I_o a numerical Hessian."""
-    i_o = observed_information(lambda th: coins_loglik(th, heads, flips), np.asarray(theta))
-    return coins_complete_info(theta, heads, flips) - i_o
+    i_o = observed_information(lambda th: _coins_loglik(th, heads, flips), np.asarray(theta))
+    return _coins_complete_info(theta, heads, flips) - i_o
 
 
 def _score(theta: np.ndarray, heads: np.ndarray, flips: np.ndarray) -> np.ndarray:
     """The observed score ∇ℓ by central differences."""
     out = []
     for e in 1e-6 * np.eye(3):
-        out.append((coins_loglik(theta + e, heads, flips)
-                    - coins_loglik(theta - e, heads, flips)) / 2e-6)
+        out.append((_coins_loglik(theta + e, heads, flips)
+                    - _coins_loglik(theta - e, heads, flips)) / 2e-6)
     return np.array(out)
 
 
@@ -257,7 +267,7 @@ def _missing_info(answer: Any) -> str:
         if np.linalg.eigvalsh((got + got.T) / 2).min() < -1e-8 * np.abs(got).max():
             raise Wrong(f"missing_info ({label}) has a negative eigenvalue: a variance "
                         "matrix, Var(S_c | x), cannot")
-        want = reference_missing_info(theta, heads, flips)
+        want = _reference_missing_info(theta, heads, flips)
         score = _score(theta, heads, flips)
         plus_ss = want + np.outer(score, score)
         tol = dict(rtol=1e-4, atol=1e-5 * np.abs(plus_ss).max())
@@ -280,7 +290,7 @@ def _missing_info(answer: Any) -> str:
 # --- 05.4 SEM's DM by hand ----------------------------------------------------------------
 
 
-def complex_step_jacobian(fn: Any, theta: np.ndarray) -> np.ndarray:
+def _complex_step_jacobian(fn: Any, theta: np.ndarray) -> np.ndarray:
     """J[j, k] = ∂fn_j/∂θ_k by the complex step, Im f(θ + i h e_k)/h, h = 1e-30 |θ_k|:
     no subtraction, so exact to round-off (``fn`` must accept complex input)."""
     theta = np.asarray(theta, dtype=float)
@@ -329,9 +339,9 @@ def _dm_cases() -> list[tuple[str, Any, np.ndarray, np.ndarray]]:
     return [
         ("an affine map at its fixed point", affine, THETA_STAR.copy(), AFFINE.copy()),
         ("the moths' EM map at the MLE", moths_map, np.asarray(fit.theta),
-         complex_step_jacobian(moths_map, fit.theta)),
+         _complex_step_jacobian(moths_map, fit.theta)),
         ("the crowded moths' EM map at a θ̂ from a loose stopping rule", crowd_map,
-         np.asarray(rough.theta), complex_step_jacobian(crowd_map, rough.theta)),
+         np.asarray(rough.theta), _complex_step_jacobian(crowd_map, rough.theta)),
         ("a map on parameters of sizes 200 and 0.005", _scaled_map, point, jac_scaled),
     ]
 
