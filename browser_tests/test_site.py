@@ -261,6 +261,15 @@ def test_page(site, page, console, path):
         assert math["untypeset"] == 0 and math["containers"] >= math["math"], (path, math)
     shown = page.evaluate("() => (document.querySelector('article') || document.body).innerText")
     assert "NBVAL" not in shown, f"{path} shows test markers (# NBVAL_...)"
+    drops = page.evaluate(SOLUTIONS)
+    if drops:  # what a reader sees once a solution is opened: typeset, nothing cut off
+        assert all(d["hidden"] for d in drops), f"{path}: a solution shown open {drops}"
+        for button in page.locator("div.dropdown.admonition button.toggle-button").all():
+            button.click()
+        page.wait_for_function(
+            "() => Array.from(document.querySelectorAll('div.dropdown.admonition'))"
+            ".every(a => !a.classList.contains('toggle-hidden'))")
+        page.wait_for_timeout(400)  # the opening transition (0.3 s)
     raw = page.evaluate(RAW_TEX)
     assert not raw, f"{path}: raw TeX in the text a reader sees: {raw[:12]}"
     cut = page.evaluate(CUT_OFF)
@@ -295,10 +304,8 @@ def test_page(site, page, console, path):
     if path in NOTEBOOK_PAGES:
         # the exercises, each followed by its worked solution, collapsed
         exercises = page.locator("h3", has_text=re.compile(r"^Exercise \d\d\.\d")).count()
-        drops = page.evaluate(SOLUTIONS)
         assert exercises >= 3 and len(drops) == exercises, (
             f"{path}: {exercises} exercises, {len(drops)} solution dropdowns")
-        assert all(d["hidden"] for d in drops), f"{path}: a solution shown open {drops}"
         solutions = page.locator("a.reference.internal[href*='solutions/']")
         assert solutions.count() >= 1, f"{path}: no link to its solutions page"
         here = f"{site}/{path}"
