@@ -272,8 +272,8 @@ def compare(
     """Raise :class:`Wrong` unless ``got`` agrees with ``want`` to ``rtol``/``atol``.
 
     The message gives the direction and a coarse band of the error (``too large (off by
-    less than 25%)``) when the answer is more than 5% off, and only "close but not within
-    the tolerance" nearer than that: never ``want`` itself, and no direction that would
+    less than 25%)``) when the answer is more than 5% off, and only "within 5% but not
+    within the tolerance" nearer than that: never ``want`` itself, and no direction that would
     let a reader bisect their way to it.
     """
     want = np.asarray(want, dtype=float)
@@ -288,7 +288,8 @@ def compare(
     where = "" if want.ndim == 0 else f" (entry {entry})"
     rel = abs(g - w) / abs(w) if w != 0 else math.inf
     if 100 * rel < _BANDS[1]:  # close: no direction, or bisection would find the value
-        raise Wrong(f"{what}{where} is close but not within the tolerance")
+        raise Wrong(f"{what}{where} is within 5% but not within the tolerance: more than "
+                    "rounding, so check the formula too")
     # a coarse band, so that the message never gives the value away (got - error = want)
     side = "too large" if g > w else "too small"
     size = next((f" (off by less than {b:g}%)" for b in _BANDS[2:] if 100 * rel < b),
@@ -325,7 +326,9 @@ def settings_of(
             out[name] = value
         elif isinstance(spec, (set, frozenset)):
             if not isinstance(value, (str, int, float)) or value not in spec:
-                raise Wrong(f"{name} = {value!r} is not a value the explorer offers")
+                offered = ", ".join(repr(v) for v in sorted(spec, key=str))
+                raise Wrong(f"{name} = {value!r} is not a value the explorer offers "
+                            f"(its values: {offered})")
             out[name] = value
         else:
             lo, hi = spec

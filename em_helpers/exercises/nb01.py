@@ -24,8 +24,8 @@ __all__ = [
     "censored_rate", "conditional_mean", "interval_mle", "interval_rate", "settings_of"
 ]
 
-#: 01.1: three observed lifetimes, two censored (the notebook's "3 observed, 2 censored").
-RATE_DATA = (np.array([5.0, 1.0, 2.0]), np.array([0.5, 3.0]))
+#: 01.1: four observed lifetimes, three censored (a case the notebook's table does not show).
+RATE_DATA = (np.array([5.0, 1.0, 2.0, 3.5]), np.array([0.5, 4.0, 6.0]))
 #: 01.3: observed lifetimes and the intervals (a_j, b_j) of the interval-censored ones.
 INTERVAL_DATA = (np.array([5.0, 1.0, 2.0]), np.array([0.5, 2.0, 4.0]), np.array([1.5, 6.0, 9.0]))
 
@@ -67,7 +67,7 @@ def interval_mle(y: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     return float(res.x)
 
 
-@exercise("01.1", wrong=[lambda: 0.5, lambda: 0.6, lambda: 3 / 5])
+@exercise("01.1", wrong=[lambda: 0.5, lambda: 4 / 7, lambda: 0.4, lambda: 3 / 4])
 def _rate(answer: Any) -> str:
     compare(answer, censored_rate(*RATE_DATA), rtol=0.01, what="your rate")
     return "right: the rate is the fraction of lifetimes that are censored, wherever c is."

@@ -340,7 +340,7 @@ def _slow_apart(answer: Any) -> str:
     s = settings_of(answer, CONTROLS, RANGES)  # within the sliders, the seed whole
     mu1, mu2, sigma, pi = (float(s[k]) for k in ("mu1", "mu2", "sigma", "pi"))
     sep = abs(mu1 - mu2) / sigma
-    if sep < 2.5:
+    if sep < 2.5 - 1e-9:  # slider values exactly 2.5 σ apart count
         raise Wrong(f"the true means are {sep:.2f} σ apart: the exercise asks for at least "
                     f"2.5 σ (close means make EM slow, as the notebook showed)")
     n = int(round(float(s["n"])))

@@ -316,8 +316,19 @@ def _e_wrong_transposed() -> Any:
         np.asarray(thetas), np.asarray(weights), heads, flips).T
 
 
+def _e_wrong_pmf() -> Any:
+    from scipy import stats  # noqa: PLC0415
+
+    def f(thetas, weights, heads, flips):  # probabilities, not logs: 0/0 on atypical sets
+        p = np.asarray(weights, float)[None] * stats.binom.pmf(
+            np.asarray(heads)[:, None], np.asarray(flips)[:, None],
+            np.asarray(thetas, float)[None])
+        return p / p.sum(axis=1, keepdims=True)
+    return f
+
+
 @exercise("04.2", wrong=[_e_wrong_no_weights, _e_wrong_axis, _e_wrong_products,
-                         _e_wrong_transposed])
+                         _e_wrong_transposed, _e_wrong_pmf])
 def _e_step_k(answer: Any) -> str:
     cases = [
         ("two coins, the paper's sets", [0.6, 0.5], [0.5, 0.5], HEADS, FLIPS),
@@ -326,6 +337,9 @@ def _e_step_k(answer: Any) -> str:
          LONG_HEADS, LONG_FLIPS),
         ("two coins, sets of 2000 tosses", [0.52, 0.48], [0.7, 0.3],
          np.array([1050.0, 950.0, 1000.0, 1100.0]), np.full(4, 2000.0)),
+        # atypical long sets: a pmf (with its binomial coefficient) underflows to 0 here
+        ("two coins, sets of 2000 tosses far from both biases", [0.52, 0.48], [0.7, 0.3],
+         np.array([60.0, 1900.0]), np.full(2, 2000.0)),
     ]
     for label, thetas, weights, heads, flips in cases:
         thetas, weights = np.array(thetas), np.array(weights)

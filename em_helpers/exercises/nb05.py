@@ -52,6 +52,11 @@ def _explorer_point(example: str, position: float) -> np.ndarray:
     return theta
 
 
+#: The explorer's dropdown labels, by example key.
+_LABELS = {"exponential": "exponential (01)", "moths": "moths (02)",
+           "gaussians": "two gaussians (03)", "coins": "two coins (04)"}
+
+
 def _more_than_all(answer: Any) -> str:
     # the explorer's controls: a dropdown of the examples, a slider over [0, 1]
     values = answer.values() if hasattr(answer, "controls") and callable(
@@ -61,6 +66,11 @@ def _more_than_all(answer: Any) -> str:
         if isinstance(position, str | bytes):
             raise Wrong(f"position should be a number (the slider's value), got the text "
                         f"{position!r}")
+    if isinstance(values, dict) and isinstance(values.get("example"), str):
+        # the dropdown shows labels ("two coins (04)"); its values are the keys ("coins")
+        label = values["example"].strip().lower()
+        key = next((k for k, t in _LABELS.items() if label in (k, t)), values["example"])
+        answer = {**values, "example": key}
     s = settings_of(answer, ("example", "position"),
                     {"example": set(EXAMPLES), "position": (0.0, 1.0)})
     m = EXAMPLES[s["example"]]
@@ -408,4 +418,5 @@ def _dm(answer: Any) -> str:
                         "error, O(h) one-sided and O(h²) symmetric; a step fixed in size "
                         "ignores how large θ_k is)") from None
     return ("right on four maps: the orientation (rows: new iterate), a θ̂ that is not "
-            "exactly a fixed point, and parameters of very different sizes.")
+            "exactly a fixed point, and parameters of very different sizes (a step in "
+            "proportion to each θ_k is the safe choice in general).")
