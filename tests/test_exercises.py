@@ -184,6 +184,11 @@ def test_settings_are_checked_against_the_sliders():
             settings_of({**good, **bad}, ranges, ranges)
     with pytest.raises(Wrong, match="explorer itself"):
         settings_of(lambda: good, ranges)
+    grid = {"c": (0.0, 20.0, 0.5)}
+    assert settings_of({"c": 2.5}, ["c"], grid) == {"c": 2.5}
+    assert settings_of({"c": 0.1 + 0.2 + 2.2}, ["c"], grid)  # round-off on the grid is fine
+    with pytest.raises(Wrong, match="steps of 0.5"):
+        settings_of({"c": 2.3}, ["c"], grid)
 
     class Slider:
         def __init__(self, value):

@@ -304,8 +304,9 @@ def settings_of(
 
     ``answer`` is the explorer itself (its ``values()``), a dict of values, or a dict of
     the widgets (their ``.value``). ``ranges`` maps a name to ``(lo, hi)`` (inclusive; two
-    ints: a whole number is required) or to a set of allowed values: a value the explorer
-    cannot take is a :class:`Wrong`, as is a missing name or an answer of another kind.
+    ints: a whole number is required), ``(lo, hi, step)`` (a linear slider's positions) or
+    a set of allowed values: a value the explorer cannot take is a :class:`Wrong`, as is a
+    missing name or an answer of another kind.
     """
     names = tuple(names)
     if isinstance(answer, dict):
@@ -331,7 +332,7 @@ def settings_of(
                             f"(its values: {offered})")
             out[name] = value
         else:
-            lo, hi = spec
+            lo, hi, *step = spec
             if isinstance(value, (str, bytes)):
                 raise Wrong(f"{name} should be a number, got the text {value!r}")
             try:
@@ -343,5 +344,8 @@ def settings_of(
             whole = isinstance(lo, int) and isinstance(hi, int)
             if whole and x != int(x):
                 raise Wrong(f"{name} = {value!r}: the explorer takes whole numbers only")
+            if step and abs((x - lo) / step[0] - round((x - lo) / step[0])) > 1e-6:
+                raise Wrong(f"{name} = {value!r} is not a position of the explorer's slider "
+                            f"(from {lo} in steps of {step[0]})")
             out[name] = int(x) if whole else x
     return out

@@ -164,7 +164,7 @@ def _em_map(answer: Any) -> str:
 
 
 def _slow_small(answer: Any) -> str:
-    s = settings_of(answer, ("k", "m", "c"), {"k": (1, 10), "m": (0, 10), "c": (0.0, 20.0)})
+    s = settings_of(answer, ("k", "m", "c"), {"k": (1, 10), "m": (0, 10), "c": (0.0, 20.0, 0.5)})
     k, m, c = s["k"], s["m"], s["c"]
     y = np.random.default_rng(5).exponential(scale=5.0, size=10)[:k]
     cens = np.full(m, c)
@@ -179,7 +179,8 @@ def _slow_small(answer: Any) -> str:
     return f"right: rate {rate:.3f} and MLE {mle:.4f}; the rate ignores c, the MLE does not."
 
 
-exercise("01.4", wrong=[lambda: {"k": 1, "m": 1, "c": 3.0, "theta0": 1.0},
+exercise("01.4", wrong=[lambda: {"k": 1, "m": 10, "c": 2.3},
+                        lambda: {"k": 1, "m": 1, "c": 3.0, "theta0": 1.0},
                         lambda: {"k": 1, "m": 10, "c": 0.5, "theta0": 1.0},
                         lambda: {"k": 5, "m": 10, "c": 20.0, "theta0": 1.0}])(_slow_small)
 

@@ -41,8 +41,9 @@ _DATA = Path(__file__).resolve().parents[2] / "data"
 #: The explorer's controls (notebook 03, section Explore).
 CONTROLS = ("mu1", "mu2", "sigma", "pi", "n", "seed", "mu1_0", "mu2_0")
 #: Their sliders' ranges (the seed an IntSlider; N a FloatLogSlider from 20 to 10^5).
-RANGES = {"mu1": (-4.0, 4.0), "mu2": (-4.0, 4.0), "sigma": (0.5, 3.0), "pi": (0.05, 0.95),
-          "n": (20.0, 100_000.0), "seed": (0, 99), "mu1_0": (-6.0, 6.0), "mu2_0": (-6.0, 6.0)}
+RANGES = {"mu1": (-4.0, 4.0, 0.1), "mu2": (-4.0, 4.0, 0.1), "sigma": (0.5, 3.0, 0.1),
+          "pi": (0.05, 0.95, 0.05), "n": (20.0, 100_000.0), "seed": (0, 99),
+          "mu1_0": (-6.0, 6.0, 0.1), "mu2_0": (-6.0, 6.0, 0.1)}  # N: a log slider
 #: 03.1: the symmetric start (μ₁, μ₂, π, σ) on Old Faithful.
 SYMMETRIC_START = (70.0, 70.0, 0.3, 10.0)
 

@@ -36,8 +36,9 @@ __all__ = ["CONTROLS", "RANGES", "SLOW_RATE"]
 #: The explorer's controls (notebook 04, section Explore).
 CONTROLS = ("theta_a0", "theta_b0", "data", "true_a", "true_b", "sets", "flips", "seed")
 #: The values the explorer's controls can take (their sliders' ranges).
-RANGES = {"theta_a0": (0.01, 0.99), "theta_b0": (0.01, 0.99), "data": {"paper", "simulate"},
-          "true_a": (0.01, 0.99), "true_b": (0.01, 0.99), "sets": (2, 500),
+RANGES = {"theta_a0": (0.01, 0.99, 0.01), "theta_b0": (0.01, 0.99, 0.01),
+          "data": {"paper", "simulate"}, "true_a": (0.01, 0.99, 0.01),
+          "true_b": (0.01, 0.99, 0.01), "sets": (2, 500),
           "flips": (1, 100), "seed": (0, 99)}
 #: 04.1: "slow" is a rate above this, on the sample and in the large-sample limit (the
 #: primer's five sets give 0.41).
