@@ -313,44 +313,41 @@ def _linear_map(rates: list[float]) -> tuple[Any, np.ndarray]:
     return (lambda th: fixed + a @ (np.asarray(th, dtype=float) - fixed)), fixed
 
 
-def _squarem_wrong_no_clamp() -> Any:
+def _squarem_variant(
+    alpha_of: Any, second: str = "change", stabilise: bool = True
+) -> Any:
+    """A SQUAREM cycle with one piece changed: the steplength rule ``alpha_of(r, v)``,
+    ``v`` as the second step's change (right) or the second step itself, the stabilising
+    EM step after the jump or not."""
     def f(em_map, theta):
         t1 = em_map(theta)
         t2 = em_map(t1)
-        r, v = t1 - theta, t2 - 2 * t1 + theta
-        alpha = -np.linalg.norm(r) / np.linalg.norm(v)
-        return em_map(theta - 2 * alpha * r + alpha**2 * v)
+        r = t1 - theta
+        v = t2 - 2 * t1 + theta if second == "change" else t2 - t1
+        alpha = alpha_of(r, v)
+        jump = theta - 2 * alpha * r + alpha**2 * v
+        return em_map(jump) if stabilise else jump
     return f
+
+
+def _ratio(r: np.ndarray, v: np.ndarray) -> float:
+    return float(np.linalg.norm(r) / np.linalg.norm(v))
+
+
+def _squarem_wrong_no_clamp() -> Any:
+    return _squarem_variant(lambda r, v: -_ratio(r, v))
 
 
 def _squarem_wrong_sign() -> Any:
-    def f(em_map, theta):
-        t1 = em_map(theta)
-        t2 = em_map(t1)
-        r, v = t1 - theta, t2 - 2 * t1 + theta
-        alpha = max(np.linalg.norm(r) / np.linalg.norm(v), 1.0)
-        return em_map(theta - 2 * alpha * r + alpha**2 * v)
-    return f
+    return _squarem_variant(lambda r, v: max(_ratio(r, v), 1.0))
 
 
 def _squarem_wrong_no_stabilising() -> Any:
-    def f(em_map, theta):
-        t1 = em_map(theta)
-        t2 = em_map(t1)
-        r, v = t1 - theta, t2 - 2 * t1 + theta
-        alpha = min(-np.linalg.norm(r) / np.linalg.norm(v), -1.0)
-        return theta - 2 * alpha * r + alpha**2 * v
-    return f
+    return _squarem_variant(lambda r, v: min(-_ratio(r, v), -1.0), stabilise=False)
 
 
 def _squarem_wrong_v() -> Any:  # v = θ2 − θ1: the second step instead of its change
-    def f(em_map, theta):
-        t1 = em_map(theta)
-        t2 = em_map(t1)
-        r, v = t1 - theta, t2 - t1
-        alpha = min(-np.linalg.norm(r) / np.linalg.norm(v), -1.0)
-        return em_map(theta - 2 * alpha * r + alpha**2 * v)
-    return f
+    return _squarem_variant(lambda r, v: min(-_ratio(r, v), -1.0), second="step")
 
 
 @exercise("06.5", wrong=[_squarem_wrong_no_clamp, _squarem_wrong_sign,

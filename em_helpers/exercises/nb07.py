@@ -302,12 +302,9 @@ def _m_step_diag(answer: Any) -> str:
         q_yours = _q_value(X, gamma, gmm.GMMParams(w, mu, var, "diag"))
         q_best = _q_value(X, gamma, ref)
         if q_yours < q_best - 1e-8 * (1 + abs(q_best)):
-            bad = [name for name, a, b in [("weights", w, ref.weights),
-                                           ("means", mu, ref.means),
-                                           ("variances", var, ref.covariances)]
-                   if not np.allclose(a, b, rtol=1e-7, atol=1e-12)]
             raise Wrong(f"{what}: Q is lower at your parameters than at its maximum, so "
-                        f"this is not the M-step; off: your {', '.join(bad)}")
+                        f"this is not the M-step; off: your "
+                        f"{_parts_off((w, mu, var), ref, 'variances')}")
         compare(var, ref.covariances, rtol=1e-7, what=f"the variances for {what}")
     return ("right: weighted proportions, weighted means, and per coordinate the weighted "
             "mean square about the component's own mean — the argmax of Q.")
@@ -326,6 +323,14 @@ def _lloyd_reference(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
         if np.any(labels == k):
             new[k] = X[labels == k].mean(axis=0)
     return new
+
+
+def _parts_off(mine: tuple, ref: Any, third: str) -> str:
+    """Which of (weights, means, covariances) differ from the reference M-step's."""
+    names = ("weights", "means", third)
+    refs = (ref.weights, ref.means, ref.covariances)
+    return ", ".join(name for name, a, b in zip(names, mine, refs, strict=True)
+                     if not np.allclose(a, b, rtol=1e-7, atol=1e-12))
 
 
 def _inertia(X: np.ndarray, centers: np.ndarray) -> float:
@@ -521,12 +526,8 @@ def _map(answer: Any) -> str:
         goal = _q_value(X, gamma, mine) + gmm.log_prior(mine, prior)
         best = _q_value(X, gamma, ref) + gmm.log_prior(ref, prior)
         if goal < best - 1e-8 * (1 + abs(best)):
-            bad = [name for name, a, b in [("weights", w, ref.weights),
-                                           ("means", mu, ref.means),
-                                           ("covariances", cov, ref.covariances)]
-                   if not np.allclose(a, b, rtol=1e-7, atol=1e-12)]
             raise Wrong(f"{what}: Q + log p(θ) is lower at your parameters than at its "
-                        f"maximum; off: your {', '.join(bad)}")
+                        f"maximum; off: your {_parts_off((w, mu, cov), ref, 'covariances')}")
         compare(cov, ref.covariances, rtol=1e-7, atol=1e-12,
                 what=f"the covariances for {what}")
     return ("right: the MAP M-step, Σ_k = (A_k + Ψ)/(n_k + ν + p + 1) and "
