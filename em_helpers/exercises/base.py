@@ -26,7 +26,7 @@ import math
 import pkgutil
 import re
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,7 @@ __all__ = [
     "exercise",
     "exercises",
     "get",
+    "pair_of",
     "settings_of",
 ]
 
@@ -349,3 +350,17 @@ def settings_of(
                             f"(from {lo} in steps of {step[0]})")
             out[name] = int(x) if whole else x
     return out
+
+
+def pair_of(out: Any, what: str, names: str) -> tuple[Any, Any]:
+    """The two parts of a pair answer: any length-2 sequence, or an ndarray whose first
+    axis has length 2 (``np.array(f(...))``); anything else is a :class:`Wrong`."""
+    if isinstance(out, np.ndarray) and out.ndim >= 1 and out.shape[0] == 2:
+        return out[0], out[1]
+    if isinstance(out, Sequence) and not isinstance(out, (str, bytes)) and len(out) == 2:
+        return out[0], out[1]
+    got = (f"an array of shape {out.shape}" if isinstance(out, np.ndarray)
+           else f"a {type(out).__name__} of length {len(out)}"
+           if isinstance(out, Sequence) and not isinstance(out, (str, bytes))
+           else type(out).__name__)
+    raise Wrong(f"{what} should return a pair {names}, got {got}")

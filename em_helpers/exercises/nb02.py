@@ -18,13 +18,12 @@ map at that MLE.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from scipy import optimize
 
-from .base import Wrong, as_array, call, compare, exercise, settings_of
+from .base import Wrong, as_array, call, compare, exercise, pair_of, settings_of
 
 __all__ = [
     "COMPATIBLE_DARK", "COMPATIBLE_U", "CONTROLS", "DARK_COUNTS", "RATE_COUNTS", "em_jacobian",
@@ -267,14 +266,6 @@ def _angle(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.degrees(np.arccos(min(cos, 1.0))))
 
 
-def _is_pair(answer: Any) -> bool:
-    """Two things: a length-2 sequence (not text) or an array whose first axis has 2."""
-    if isinstance(answer, np.ndarray):
-        return answer.ndim >= 1 and answer.shape[0] == 2
-    return (isinstance(answer, Sequence) and not isinstance(answer, (str, bytes))
-            and len(answer) == 2)
-
-
 def _dark_rate_only() -> float:
     return slow_direction(DARK_COUNTS, COMPATIBLE_DARK)[0]
 
@@ -288,11 +279,13 @@ def _dark_rate_only() -> float:
     lambda: (_dark_rate_only(), (1.0, -1.0)),             # guessed: "p_T fixed", not computed
 ])
 def _dark_rate(answer: Any) -> str:
-    if not _is_pair(answer):
+    try:
+        first, second = pair_of(answer, "your answer", "(rate, direction)")
+    except Wrong:
         raise Wrong("answer with a pair (rate, direction), the direction a pair "
-                    "(p_C, p_I) of any length and sign")
-    rate = float(as_array(answer[0], (), "your rate"))
-    direction = as_array(answer[1], (2,), "your direction (p_C, p_I)")
+                    "(p_C, p_I) of any length and sign") from None
+    rate = float(as_array(first, (), "your rate"))
+    direction = as_array(second, (2,), "your direction (p_C, p_I)")
     if not 0 <= rate < 1:
         raise Wrong(f"a rate of EM at its MLE is a fraction of missing information, in "
                     f"[0, 1): {rate:.4g} is not")

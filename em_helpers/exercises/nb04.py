@@ -28,7 +28,7 @@ from scipy.special import logsumexp, xlog1py, xlogy
 from ..core.loop import run_em
 from ..core.louis import louis_information
 from ..models.examples import TwoCoins
-from .base import Wrong, as_array, call, compare, exercise, settings_of
+from .base import Wrong, as_array, call, compare, exercise, pair_of, settings_of
 
 # The references below are private: a reader who imports them has not answered.
 __all__ = ["CONTROLS", "RANGES", "SLOW_RATE"]
@@ -188,21 +188,7 @@ def _limit_rate(true_a: float, true_b: float, flips: int) -> float:
     return float(np.max(np.linalg.eigvals(np.eye(2) - np.linalg.solve(i_c, i_o)).real))
 
 
-def _no_text(answer: Any, names: tuple[str, ...]) -> None:
-    """A slider's value is a number: text such as "0.6" is not one (settings_of would
-    read it as one)."""
-    values = answer.values() if hasattr(answer, "controls") and callable(
-        getattr(answer, "values", None)) else answer
-    if isinstance(values, dict):
-        for name in names:
-            value = getattr(values.get(name), "value", values.get(name))
-            if isinstance(value, str | bytes):
-                raise Wrong(f"{name} should be a number (the slider's value), got the "
-                            f"text {value!r}")
-
-
 def _slow_with_data(answer: Any) -> str:
-    _no_text(answer, tuple(k for k in CONTROLS if k != "data"))
     s = settings_of(answer, CONTROLS, RANGES)
     if s["data"] != "simulate":
         raise Wrong("the setting uses the paper's five sets: switch data to 'simulate'")
@@ -416,13 +402,9 @@ def _em_step_k(answer: Any) -> str:
         where = f"em_step_k from θ = {thetas.tolist()}, w = {weights.tolist()}"
         out = call(answer, thetas.copy(), weights.copy(), heads.copy(), flips.copy(),
                    name="em_step_k")
-        if isinstance(out, np.ndarray) and out.ndim >= 1 and out.shape[0] == 2:
-            out = (out[0], out[1])  # one array of the two rows (same K)
-        if isinstance(out, str | bytes | dict) or not hasattr(out, "__len__") \
-                or len(out) != 2:
-            raise Wrong(f"{where}: return a pair (new_thetas, new_weights)")
-        new_t = as_array(out[0], (k,), f"the new biases ({where})")
-        new_w = as_array(out[1], (k,), f"the new weights ({where})")
+        out_t, out_w = pair_of(out, where, "(new_thetas, new_weights)")
+        new_t = as_array(out_t, (k,), f"the new biases ({where})")
+        new_w = as_array(out_w, (k,), f"the new weights ({where})")
         if np.any(new_t < 0) or np.any(new_t > 1):
             raise Wrong(f"{where}: a bias outside [0, 1]")
         if np.any(new_w < 0) or abs(new_w.sum() - 1) > 1e-9:

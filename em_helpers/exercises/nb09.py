@@ -15,7 +15,6 @@ by the course's :mod:`em_helpers.models.hmm` (forward–backward, Viterbi) on lo
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -23,7 +22,7 @@ from scipy import optimize
 from scipy.stats import poisson
 
 from ..models import hmm
-from .base import Wrong, as_array, call, compare, exercise
+from .base import Wrong, as_array, call, compare, exercise, pair_of
 
 __all__ = [
     "brute_force",
@@ -86,28 +85,14 @@ def _regimes_wrong_sojourn_extra() -> Any:
                         np.diag(gam) / (1 - np.diag(gam)))
 
 
-def _pair(out: Any) -> tuple[Any, Any]:
-    """A pair (delta, sojourn): any length-2 sequence, or an array whose first axis is 2
-    (np.array([delta, sojourn]), shape (2, m))."""
-    if isinstance(out, np.ndarray):
-        ok = out.ndim >= 1 and out.shape[0] == 2
-    else:
-        ok = (isinstance(out, Sequence) and not isinstance(out, (str, bytes))
-              and len(out) == 2)
-    if not ok:
-        raise Wrong("regimes(gam) should return a pair (delta, sojourn), got "
-                    + (f"an array of shape {out.shape}" if isinstance(out, np.ndarray)
-                       else type(out).__name__))
-    return out[0], out[1]
-
-
 @exercise("09.1", wrong=[_regimes_wrong_first_row, _regimes_wrong_column_means,
                          _regimes_wrong_right_eigenvector, _regimes_wrong_sojourn_inverse,
                          _regimes_wrong_sojourn_extra])
 def _regimes(answer: Any) -> str:
     for gam in GAMMAS:
         m = gam.shape[0]
-        out = _pair(call(answer, gam.copy(), name="regimes"))
+        out = pair_of(call(answer, gam.copy(), name="regimes"), "regimes(gam)",
+                      "(delta, sojourn)")
         delta = as_array(out[0], (m,), f"delta for a {m}-state Γ")
         sojourn = as_array(out[1], (m,), f"the mean sojourns for a {m}-state Γ")
         if np.any(delta < -1e-12) or abs(delta.sum() - 1) > 1e-9:

@@ -16,7 +16,6 @@ convergence, and the MNAR limit from the selected population's moments by quadra
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -24,10 +23,10 @@ from scipy import integrate
 
 from ..core.loop import convergence_rate, run_em
 from ..models import mvn_missing as mm
-from .base import Wrong, as_array, call, compare, exercise
+from .base import Wrong, as_array, call, compare, exercise, pair_of
 
 __all__ = ["RATE_DATA", "conditional_moments", "em_mle", "mnar_limit", "monotone_data",
-           "pair_of", "rate_of"]
+           "rate_of"]
 
 #: 10.2: y1 always observed; y2 observed on the first four rows, missing on the last two.
 RATE_DATA = np.array([[-1.0, 0.4], [-1.0, -0.6], [1.0, 1.3], [1.0, 2.1],
@@ -88,20 +87,6 @@ def _e_wrong_variance_only() -> Any:  # Var(y2 | y1) where E[y2² | y1] is asked
         m = mu[1] + sigma[1, 0] / sigma[0, 0] * (np.asarray(y1) - mu[0])
         return m, sigma[1, 1] - sigma[0, 1] ** 2 / sigma[0, 0] + 0 * m
     return f
-
-
-def pair_of(out: Any, what: str, names: str) -> tuple[Any, Any]:
-    """The two parts of a pair answer: any length-2 sequence, or an ndarray whose first
-    axis has length 2 (``np.array(f(...))``); anything else is a :class:`Wrong`."""
-    if isinstance(out, np.ndarray) and out.ndim >= 1 and out.shape[0] == 2:
-        return out[0], out[1]
-    if isinstance(out, Sequence) and not isinstance(out, (str, bytes)) and len(out) == 2:
-        return out[0], out[1]
-    got = (f"an array of shape {out.shape}" if isinstance(out, np.ndarray)
-           else f"a {type(out).__name__} of length {len(out)}"
-           if isinstance(out, Sequence) and not isinstance(out, (str, bytes))
-           else type(out).__name__)
-    raise Wrong(f"{what} should return a pair {names}, got {got}")
 
 
 def _pair(out: Any, what: str, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:

@@ -25,8 +25,7 @@ from scipy import integrate, optimize, stats
 from scipy.special import gammaln
 
 from ..models import student_t as st
-from .base import Wrong, as_array, call, compare, exercise, settings_of
-from .nb10 import pair_of
+from .base import Wrong, as_array, call, compare, exercise, pair_of, settings_of
 
 __all__ = ["CASES_111", "RANGES", "REG_DATA", "TAILS", "em_regression_step", "fisher_t",
            "posterior_weight", "predicted_rates", "px_speedup", "regression_mle"]
